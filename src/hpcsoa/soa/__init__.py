@@ -1,0 +1,1 @@
+"""soa layer (see README layer diagram)."""
