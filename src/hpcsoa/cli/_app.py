@@ -9,7 +9,7 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:
-        from ..protocol import build_request, Operation
+        from ..protocol import Operation, build_request
 
         req = build_request(Operation.GET_CLUSTERS, cluster=None)
         print(f"hpcsoa demo (protocol smoke): {req.method} {req.target}")

@@ -261,9 +261,7 @@ class ApiVersion:
         return f"{self.date}.{self.suffix}" if self.suffix else self.date
 
 
-def resolve_api_version(
-    headers: Mapping[str, str], query: Iterable[tuple[str, str]]
-) -> str | None:
+def resolve_api_version(headers: Mapping[str, str], query: Iterable[tuple[str, str]]) -> str | None:
     """The effective ``api-version``: the header wins over the query parameter (§2.3).
 
     Header and query names are matched case-insensitively. Returns ``None`` when absent.
