@@ -1,0 +1,95 @@
+"""Safe XML parsing shared by every codec of the protocol layer.
+
+HPC Pack never sends a DTD, so any document type declaration, entity declaration or entity
+reference other than the five predefined ones and character references is rejected with
+:class:`UnsafeXMLError` before expat sees it. Nothing is ever resolved or fetched.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Final
+
+from .._exceptions import DecodeError, UnsafeXMLError
+
+__all__ = [
+    "NS_ARRAYS",
+    "NS_COMMON",
+    "NS_SCHEDULER",
+    "NS_SERIALIZATION",
+    "NS_SOA",
+    "NS_XSI",
+    "check_safe",
+    "escape_attr",
+    "escape_text",
+    "local_name",
+    "parse_xml",
+]
+
+NS_COMMON: Final = "http://schemas.microsoft.com/HPCS2008R2/common"
+NS_SERIALIZATION: Final = "http://schemas.microsoft.com/2003/10/Serialization/"
+NS_ARRAYS: Final = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
+NS_XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
+NS_SCHEDULER: Final = "http://schemas.microsoft.com/HPCS2008R2/scheduler/"
+NS_SOA: Final = "http://hpc.microsoft.com/"
+
+_FORBIDDEN: Final = (b"<!DOCTYPE", b"<!ENTITY", b"<!ELEMENT", b"<!ATTLIST", b"<!NOTATION")
+# Longest forbidden marker minus one: how much of a previous chunk must be kept to catch a
+# marker split across two chunks.
+OVERLAP: Final = max(len(m) for m in _FORBIDDEN) - 1
+
+
+def check_safe(data: bytes) -> None:
+    """Raise :class:`UnsafeXMLError` if ``data`` contains a DTD or declaration markup.
+
+    Incremental callers pass the last :data:`OVERLAP` bytes of the previous chunk prepended
+    to the new one so that a marker split across chunks is still seen.
+    """
+    if b"<!" not in data:
+        return
+    upper = data.upper()
+    for marker in _FORBIDDEN:
+        if marker in upper:
+            raise UnsafeXMLError(
+                f"XML with {marker[2:].decode()} declarations is rejected "
+                "(DTDs and entities are never resolved)"
+            )
+
+
+def parse_xml(data: bytes | str, *, what: str = "XML body") -> ET.Element:
+    """Parse a complete document safely.
+
+    Raises:
+        UnsafeXMLError: the document has a DTD or entity/markup declarations.
+        DecodeError: the document is not well-formed XML (or not UTF-8).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    check_safe(raw)
+    try:
+        return ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise DecodeError(f"malformed {what}: {exc}") from None
+    except (ValueError, UnicodeError) as exc:  # e.g. bad encoding declaration
+        raise DecodeError(f"malformed {what}: {exc}") from None
+
+
+def local_name(tag: str) -> str:
+    """``{ns}Name`` → ``Name``."""
+    return tag.rsplit("}", 1)[-1]
+
+
+_TEXT_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTR_ESCAPES: Final = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;"}
+)
+
+
+def escape_text(value: str) -> str:
+    """Escape character data. ``\\r`` is kept as a character reference so it round-trips."""
+    out = value.translate(_TEXT_ESCAPES)
+    return out.replace("\r", "&#13;") if "\r" in out else out
+
+
+def escape_attr(value: str) -> str:
+    """Escape an attribute value (double-quoted)."""
+    return value.translate(_ATTR_ESCAPES)
