@@ -14,6 +14,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date as _date
 from typing import Final
 from urllib.parse import quote, unquote
 
@@ -230,14 +231,17 @@ def route_for(operation: Operation) -> Route:
 
 # --- api-version (§2.3) -----------------------------------------------------------------------
 
-_VERSION_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})((?:\.\d+)*)$")
+# re.ASCII: `\d` must not accept non-ASCII digits such as "２".
+_VERSION_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})((?:\.\d+)*)$", re.ASCII)
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class ApiVersion:
     """An ``api-version`` value: a ``YYYY-MM-DD`` date plus an optional dotted suffix.
 
-    Ordering compares the date part only ([PROPOSAL] §2.3).
+    Minimum-version checks (:meth:`at_least`) compare the date part only ([PROPOSAL] §2.3).
+    The ordering operators compare the date, then the suffix numerically
+    (``2012-11-01`` < ``2012-11-01.4.0`` < ``2012-11-01.10``), so sorting is total.
     """
 
     date: str
@@ -250,12 +254,31 @@ class ApiVersion:
         if m is None:
             raise ValueError(f"invalid api-version {value!r}: expected YYYY-MM-DD[.n[.n]]")
         y, mo, d, suffix = m.groups()
-        if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
-            raise ValueError(f"invalid api-version {value!r}: not a date")
+        try:
+            _date(int(y), int(mo), int(d))
+        except ValueError:
+            raise ValueError(f"invalid api-version {value!r}: not a date") from None
         return cls(f"{y}-{mo}-{d}", suffix.lstrip("."))
 
     def at_least(self, date: str) -> bool:
+        """Whether the date part is on or after ``date`` (``YYYY-MM-DD``)."""
         return self.date >= date
+
+    @property
+    def _key(self) -> tuple[str, tuple[int, ...]]:
+        return self.date, tuple(int(p) for p in self.suffix.split(".") if p)
+
+    def __lt__(self, other: ApiVersion) -> bool:
+        return self._key < other._key
+
+    def __le__(self, other: ApiVersion) -> bool:
+        return self._key <= other._key
+
+    def __gt__(self, other: ApiVersion) -> bool:
+        return self._key > other._key
+
+    def __ge__(self, other: ApiVersion) -> bool:
+        return self._key >= other._key
 
     def __str__(self) -> str:
         return f"{self.date}.{self.suffix}" if self.suffix else self.date
@@ -279,7 +302,21 @@ def resolve_api_version(headers: Mapping[str, str], query: Iterable[tuple[str, s
 
 
 def _quote_segment(value: str) -> str:
-    return quote(value, safe="")
+    # "." and ".." would be collapsed by URL normalisation (yarl, proxies): encode them.
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form
+        raise EncodeError(f"path value {value!r} is not encodable as UTF-8") from None
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def build_request(
@@ -306,7 +343,8 @@ def build_request(
             require it allow.
 
     Raises:
-        EncodeError: a path value is missing, or a required ``api-version`` is absent.
+        EncodeError: a path value is missing, a path or query value has no UTF-8 form (lone
+            surrogate), or a required ``api-version`` is absent.
     """
     route = _BY_OPERATION[operation]
     params = dict(path_params or {})
@@ -327,6 +365,9 @@ def build_request(
         raise EncodeError(f"{operation.value} requires an api-version")
     headers: list[tuple[str, str]] = []
     query_list = list(query)
+    for name, value in query_list:
+        if not (_utf8_ok(name) and _utf8_ok(value)):
+            raise EncodeError(f"{operation.value}: query parameter {name!r} is not encodable")
     if api_version is not None:
         if api_version_in_query:
             query_list.append(("api-version", api_version))

@@ -7,23 +7,29 @@ reference other than the five predefined ones and character references is reject
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Final
 
-from .._exceptions import DecodeError, UnsafeXMLError
+from .._exceptions import DecodeError, EncodeError, UnsafeXMLError
 
 __all__ = [
     "NS_ARRAYS",
     "NS_COMMON",
+    "NS_HPC_HEADERS",
     "NS_SCHEDULER",
     "NS_SERIALIZATION",
     "NS_SOA",
+    "NS_SOAP12",
+    "NS_WSA",
     "NS_XSI",
     "check_safe",
+    "check_xml_chars",
     "escape_attr",
     "escape_text",
     "local_name",
     "parse_xml",
+    "xml_text",
 ]
 
 NS_COMMON: Final = "http://schemas.microsoft.com/HPCS2008R2/common"
@@ -32,6 +38,9 @@ NS_ARRAYS: Final = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
 NS_XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 NS_SCHEDULER: Final = "http://schemas.microsoft.com/HPCS2008R2/scheduler/"
 NS_SOA: Final = "http://hpc.microsoft.com/"
+NS_SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
+NS_WSA: Final = "http://www.w3.org/2005/08/addressing"
+NS_HPC_HEADERS: Final = "http://www.microsoft.com/hpc"
 
 _FORBIDDEN: Final = (b"<!DOCTYPE", b"<!ENTITY", b"<!ELEMENT", b"<!ATTLIST", b"<!NOTATION")
 # Longest forbidden marker minus one: how much of a previous chunk must be kept to catch a
@@ -93,3 +102,40 @@ def escape_text(value: str) -> str:
 def escape_attr(value: str) -> str:
     """Escape an attribute value (double-quoted)."""
     return value.translate(_ATTR_ESCAPES)
+
+
+# Characters outside the XML 1.0 ``Char`` production: C0 controls other than tab, LF and CR,
+# lone surrogates, U+FFFE and U+FFFF. Not even a character reference can carry them.
+_ILLEGAL_XML_CHAR: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def check_xml_chars(value: str, field: str) -> None:
+    """Raise :class:`EncodeError` naming ``field`` if ``value`` has a non-XML-1.0 character.
+
+    Raises:
+        EncodeError: ``value`` contains a C0 control other than tab/LF/CR, a lone surrogate,
+            U+FFFE or U+FFFF.
+    """
+    bad = _ILLEGAL_XML_CHAR.search(value)
+    if bad is not None:
+        raise EncodeError(
+            f"{field} contains U+{ord(bad.group()):04X} at index {bad.start()}, "
+            "which XML 1.0 cannot represent"
+        )
+
+
+def xml_text(value: str, field: str) -> str:
+    """Check ``value`` with :func:`check_xml_chars` and return it escaped as character data.
+
+    Cheap for the common case (printable ASCII without markup characters), which is returned
+    unchanged.
+
+    Raises:
+        EncodeError: ``value`` has a character XML 1.0 cannot represent.
+    """
+    if value.isascii() and value.isprintable():
+        if "&" in value or "<" in value or ">" in value:
+            return value.translate(_TEXT_ESCAPES)
+        return value
+    check_xml_chars(value, field)
+    return escape_text(value)
