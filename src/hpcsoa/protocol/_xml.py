@@ -23,10 +23,13 @@ __all__ = [
     "NS_SOAP12",
     "NS_WSA",
     "NS_XSI",
+    "OVERLAP",
+    "UNSAFE_MARKERS",
     "check_safe",
     "check_xml_chars",
     "escape_attr",
     "escape_text",
+    "find_unsafe",
     "local_name",
     "parse_xml",
     "xml_text",
@@ -46,6 +49,8 @@ _FORBIDDEN: Final = (b"<!DOCTYPE", b"<!ENTITY", b"<!ELEMENT", b"<!ATTLIST", b"<!
 # Longest forbidden marker minus one: how much of a previous chunk must be kept to catch a
 # marker split across two chunks.
 OVERLAP: Final = max(len(m) for m in _FORBIDDEN) - 1
+UNSAFE_MARKERS: Final = _FORBIDDEN
+"""The declaration markers (upper case) that :func:`check_safe` rejects."""
 
 
 def check_safe(data: bytes) -> None:
@@ -63,6 +68,18 @@ def check_safe(data: bytes) -> None:
                 f"XML with {marker[2:].decode()} declarations is rejected "
                 "(DTDs and entities are never resolved)"
             )
+
+
+def find_unsafe(data: bytes) -> tuple[int, str] | None:
+    """Where the first DTD / declaration marker in ``data`` starts, and its keyword.
+
+    ``None`` if there is none. Case-insensitive, like :func:`check_safe`.
+    """
+    if b"<!" not in data:
+        return None
+    upper = data.upper()
+    found = [(at, m[2:].decode()) for m in _FORBIDDEN if (at := upper.find(m)) >= 0]
+    return min(found) if found else None
 
 
 def parse_xml(data: bytes | str, *, what: str = "XML body") -> ET.Element:
