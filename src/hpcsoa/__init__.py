@@ -46,17 +46,61 @@ from .protocol import BrokerClientStatus as BrokerClientStatus
 from .protocol import EndOfResponsesReason as EndOfResponsesReason
 
 # --- client exports (SOA client issue) ---
+# isort: split
+from ._client import HpcClient as HpcClient
+from ._config import USE_DEFAULT as USE_DEFAULT
+from ._config import BasicAuth as BasicAuth
+from ._config import ClientConfig as ClientConfig
+from ._config import PoolLimits as PoolLimits
+from ._config import RetryPolicy as RetryPolicy
+from ._config import Timeouts as Timeouts
+from ._exceptions import RequestFault as RequestFault
+from ._paging import AsyncPager as AsyncPager
+from .protocol import SessionInfo as SessionInfo
+from .protocol import SessionStartInfo as SessionStartInfo
+from .protocol import SoaFault as SoaFault
+from .soa import Batch as Batch
+from .soa import MapResult as MapResult
+from .soa import MapStream as MapStream
+from .soa import Request as Request
+from .soa import Response as Response
+from .soa import ResponseStream as ResponseStream
+from .soa import SoaSession as SoaSession
+
 # --- scheduler exports (scheduler issue) ---
+# isort: split
+from .scheduler import ClusterApi as ClusterApi
+from .scheduler import Job as Job
+from .scheduler import JobPriority as JobPriority
+from .scheduler import JobsApi as JobsApi
+from .scheduler import JobState as JobState
+from .scheduler import JobType as JobType
+from .scheduler import Node as Node
+from .scheduler import NodeGroup as NodeGroup
+from .scheduler import NodesApi as NodesApi
+from .scheduler import NodeState as NodeState
+from .scheduler import SubtasksApi as SubtasksApi
+from .scheduler import Task as Task
+from .scheduler import TasksApi as TasksApi
+from .scheduler import TaskState as TaskState
+from .scheduler import TaskType as TaskType
+from .scheduler import UnitType as UnitType
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "USE_DEFAULT",
     "ApiError",
+    "AsyncPager",
     "AuthenticationError",
     "BadRequest",
+    "BasicAuth",
+    "Batch",
     "BatchCommitted",
     "BrokerClientStatus",
     "ClientClosed",
+    "ClientConfig",
+    "ClusterApi",
     "Conflict",
     "ConnectError",
     "ConnectTimeout",
@@ -65,29 +109,58 @@ __all__ = [
     "EndOfResponsesReason",
     "FieldTooLarge",
     "Forbidden",
+    "HpcClient",
     "HpcError",
     "IncompletePage",
+    "Job",
+    "JobPriority",
+    "JobState",
+    "JobType",
+    "JobsApi",
+    "MapResult",
+    "MapStream",
     "MessageTooLarge",
     "NetworkError",
+    "Node",
+    "NodeGroup",
+    "NodeState",
+    "NodesApi",
     "NotFound",
     "PagerAlreadyStarted",
     "PayloadTooLarge",
+    "PoolLimits",
     "PoolTimeout",
     "ProtocolError",
     "ReadError",
     "ReadTimeout",
+    "Request",
+    "RequestFault",
+    "Response",
+    "ResponseStream",
     "RetryError",
+    "RetryPolicy",
     "ServerBusy",
     "ServerError",
     "ServiceUnavailable",
     "SessionClosed",
     "SessionError",
+    "SessionInfo",
     "SessionNotFound",
+    "SessionStartInfo",
+    "SoaFault",
+    "SoaSession",
     "StreamConsumed",
+    "SubtasksApi",
     "TLSVerificationError",
+    "Task",
+    "TaskState",
+    "TaskType",
+    "TasksApi",
+    "Timeouts",
     "TooManyRequests",
     "TransportError",
     "TransportTimeout",
+    "UnitType",
     "UnsafeXMLError",
     "UsageError",
     "WriteError",

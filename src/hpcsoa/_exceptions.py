@@ -38,6 +38,7 @@ Errors are grouped by what a caller can do about them, above all by retry safety
     │  ├─ SessionClosed
     │  ├─ BatchCommitted
     │  └─ MessageTooLarge (.item_index)   one request over the session's MaxMessageSize
+    ├─ RequestFault (.fault)              one SOA request failed (Response.raise_for_fault())
     ├─ RetryError                         retries exhausted; __cause__ = last attempt's error
     └─ UsageError (also RuntimeError)
        ├─ ClientClosed
@@ -75,6 +76,7 @@ __all__ = [
     "ProtocolError",
     "ReadError",
     "ReadTimeout",
+    "RequestFault",
     "RetryError",
     "ServerBusy",
     "ServerError",
@@ -349,6 +351,38 @@ class MessageTooLarge(SessionError, ValueError):
         self.size = size
         self.limit = limit
         super().__init__(message)
+
+
+class RequestFault(HpcError):
+    """One SOA request came back as a fault (raised only by ``raise_for_fault()``).
+
+    Attributes:
+        fault: the :class:`~hpcsoa.protocol.SoaFault` (``kind``, ``code``, ``reason``).
+        user_data: the request's user data.
+        message_id: the request's ``MessageID`` (SOAP only).
+    """
+
+    def __init__(
+        self, fault: object, *, user_data: str | None = None, message_id: str | None = None
+    ) -> None:
+        self.fault = fault
+        self.user_data = user_data
+        self.message_id = message_id
+        kind = getattr(fault, "kind", "Fault")
+        code = getattr(fault, "code", "")
+        reason = getattr(fault, "reason", "")
+        where = f" (user data {user_data!r})" if user_data is not None else ""
+        head = f"{kind} {code}".strip()
+        super().__init__(f"request failed{where}: {head}: {reason}" if reason else head)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_request_fault, (self.fault, self.user_data, self.message_id))
+
+
+def _rebuild_request_fault(
+    fault: object, user_data: str | None, message_id: str | None
+) -> RequestFault:
+    return RequestFault(fault, user_data=user_data, message_id=message_id)
 
 
 # --- retries and misuse -----------------------------------------------------------------------

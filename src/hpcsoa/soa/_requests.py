@@ -1,0 +1,257 @@
+"""What users put into a batch and get back: ``Request``, ``Response``, ``MapResult``.
+
+Generic services take and return plain ``str``; typed (SOAP) services take a :class:`Request`
+(action + body XML) and return a :class:`Response` with the reply body and the text of its
+``{Operation}Result`` element. A failed request comes back as a response whose ``fault`` is set:
+one bad request never stops the others. ``raise_for_fault()`` turns it into an exception for
+those who prefer that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .._exceptions import RequestFault
+from ..protocol import GENERIC_REPLY_ACTION, GenericResponse, SoaFault, SoapResponse
+
+__all__ = ["DEFAULT_CONTRACT", "DEFAULT_NAMESPACE", "MapResult", "Request", "Response"]
+
+DEFAULT_CONTRACT: Final = "IEchoSvc"
+DEFAULT_NAMESPACE: Final = "http://tempuri.org/"
+
+
+def wcf_action(operation: str, *, contract: str, namespace: str) -> str:
+    """The WCF default action ``{namespace}/{contract}/{operation}`` (spec §3.4)."""
+    base = namespace if namespace.endswith("/") else namespace + "/"
+    return f"{base}{contract}/{operation}"
+
+
+def _xml_value(value: Any) -> str:
+    """DataContract text of a parameter: booleans as ``true``/``false``, others via ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One typed (SOAP) request.
+
+    Args:
+        action: the WS-Addressing action, e.g. ``http://tempuri.org/IEchoSvc/Echo``.
+        body: the XML inside ``s:Body`` (the WCF-wrapped operation element).
+        user_data: correlation string echoed on the response. When ``None`` the batch assigns
+            the request's position in the batch (a decimal number).
+        message_id: ``urn:uuid:...``; when ``None`` the batch assigns one. It is kept across
+            retries, which lets the broker drop duplicates (spec §3.3).
+    """
+
+    action: str
+    body: str
+    user_data: str | None = None
+    message_id: str | None = None
+
+    @classmethod
+    def wcf(
+        cls,
+        operation: str,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
+        *,
+        contract: str = DEFAULT_CONTRACT,
+        namespace: str = DEFAULT_NAMESPACE,
+        user_data: str | None = None,
+        message_id: str | None = None,
+    ) -> Request:
+        """A request for a WCF operation with the default message shape.
+
+        ``Request.wcf("Echo", {"input": "hi"})`` builds action
+        ``http://tempuri.org/IEchoSvc/Echo`` and body
+        ``<Echo xmlns="http://tempuri.org/"><input>hi</input></Echo>``.
+
+        Args:
+            operation: the operation name (also the wrapper element's name).
+            params: parameters in order, name → value (``str``, ``int``, ``float``, ``bool``).
+            contract: the service contract name.
+            namespace: the contract namespace.
+
+        Raises:
+            EncodeError: a name or value cannot be written as XML.
+        """
+        from ..protocol._soap import wcf_body
+
+        items = params.items() if isinstance(params, Mapping) else params
+        texts = [(name, _xml_value(value)) for name, value in items]
+        return cls(
+            wcf_action(operation, contract=contract, namespace=namespace),
+            wcf_body(operation, texts, namespace),
+            user_data=user_data,
+            message_id=message_id,
+        )
+
+
+_GENERIC_REPLY: Final = GENERIC_REPLY_ACTION
+
+
+def _generic_fault(action: str, output: str) -> SoaFault:
+    kind = action.rstrip("/").rsplit("/", 1)[-1] or "Fault"
+    return SoaFault(kind=kind, reason=output)
+
+
+Event = GenericResponse | SoapResponse
+
+
+class Response:
+    """One response read from a batch (a read-only view of the decoded wire record).
+
+    Attributes:
+        output: the generic service's output, or the text of a SOAP reply's
+            ``{Operation}Result`` element (``None`` for a fault or another body shape).
+        body: the SOAP reply's ``s:Body`` content as XML (``None`` in generic mode).
+        user_data: the request's user data as echoed by the broker.
+        action: the reply action (or the fault action).
+        message_id: the request's ``MessageID`` (from ``RelatesTo``; SOAP only).
+        fault: the fault (kind, code, reason) when the request failed, else ``None``.
+    """
+
+    # One slot: responses are made per message on the hot path, so the fields are read
+    # from the decoded record on access rather than copied.
+    __slots__ = ("_event",)
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+
+    @property
+    def output(self) -> str | None:
+        e = self._event
+        if type(e) is GenericResponse:
+            return e.output if e.action == _GENERIC_REPLY else None
+        assert isinstance(e, SoapResponse)
+        return e.result if e.fault is None else None
+
+    @property
+    def body(self) -> str | None:
+        e = self._event
+        return e.body if isinstance(e, SoapResponse) else None
+
+    @property
+    def user_data(self) -> str | None:
+        return self._event.user_data
+
+    @property
+    def action(self) -> str:
+        return self._event.action
+
+    @property
+    def message_id(self) -> str | None:
+        e = self._event
+        return e.relates_to if isinstance(e, SoapResponse) else None
+
+    @property
+    def fault(self) -> SoaFault | None:
+        e = self._event
+        if type(e) is GenericResponse:
+            return None if e.action == _GENERIC_REPLY else _generic_fault(e.action, e.output)
+        assert isinstance(e, SoapResponse)
+        return e.fault
+
+    @property
+    def ok(self) -> bool:
+        """``True`` unless the request failed."""
+        e = self._event
+        if type(e) is GenericResponse:
+            return e.action == _GENERIC_REPLY
+        assert isinstance(e, SoapResponse)
+        return e.fault is None
+
+    def raise_for_fault(self) -> Response:
+        """Return ``self``, or raise :class:`~hpcsoa.RequestFault` if the request failed."""
+        fault = self.fault
+        if fault is not None:
+            raise RequestFault(fault, user_data=self.user_data, message_id=self.message_id)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response):
+            return NotImplemented
+        return self._event == other._event
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fault = self.fault
+        if fault is not None:
+            what = f"fault={fault.kind}:{fault.reason[:60]!r}"
+        else:
+            what = f"output={(self.output or '')[:60]!r}"
+        return f"<Response user_data={self.user_data!r} {what}>"
+
+
+class MapResult:
+    """One result of ``session.map``: exactly one per input.
+
+    Attributes:
+        index: position of the input (0-based).
+        input: the input itself (``str`` or :class:`Request`).
+        latency: seconds from the request being queued for sending to its response arriving.
+        response: the full :class:`Response` (``output``, ``fault``, ``user_data``, ...).
+    """
+
+    # A generic result keeps the three strings, not the decoded record: one object per
+    # result instead of two keeps the garbage collector out of the hot path.
+    __slots__ = ("_action", "_event", "_text", "_user_data", "index", "input", "latency")
+
+    index: int
+    input: Any
+    latency: float
+
+    def __init__(
+        self,
+        index: int,
+        input: Any,
+        latency: float,
+        action: str,
+        text: str | None,
+        user_data: str | None,
+        event: SoapResponse | None = None,
+    ) -> None:
+        self.index = index
+        self.input = input
+        self.latency = latency
+        self._action = action
+        self._text = text
+        self._user_data = user_data
+        self._event = event
+
+    @property
+    def response(self) -> Response:
+        if self._event is not None:
+            return Response(self._event)
+        return Response(GenericResponse(self._action, self._text or "", self._user_data or ""))
+
+    @property
+    def output(self) -> str | None:
+        """The output (``None`` when the request failed)."""
+        if self._event is None:
+            return self._text if self._action == _GENERIC_REPLY else None
+        return Response(self._event).output
+
+    @property
+    def fault(self) -> SoaFault | None:
+        return self.response.fault
+
+    @property
+    def ok(self) -> bool:
+        if self._event is None:
+            return self._action == _GENERIC_REPLY
+        return self._event.fault is None
+
+    def raise_for_fault(self) -> MapResult:
+        """Return ``self``, or raise :class:`~hpcsoa.RequestFault` if the request failed."""
+        self.response.raise_for_fault()
+        return self
+
+    def __repr__(self) -> str:
+        what = "ok" if self.ok else f"fault={self.fault.kind if self.fault else '?'}"
+        return f"<MapResult index={self.index} {what} output={(self.output or '')[:60]!r}>"
