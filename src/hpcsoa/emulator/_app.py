@@ -3,6 +3,8 @@
 One catch-all route feeds every request through the same steps, in this order:
 
 1. route (``protocol.match_route``: both URI forms, case-insensitive literals, §2.1–§2.2);
+   in strict-length mode a POST/PUT without ``Content-Length`` and ``Transfer-Encoding``
+   ends here with 411 (§2.5), as HTTP.sys answers before the service sees the request;
 2. fault plan (may delay, answer with a status, or drop the connection);
 3. Basic authentication (401 + ``WWW-Authenticate`` on missing or wrong credentials, §2.4);
 4. 404 / 405 for unknown paths and methods, 404 for a wrong cluster segment;
@@ -183,6 +185,23 @@ class FastBatchRoutes:
         )
 
 
+_LENGTH_METHODS: Final = frozenset({"POST", "PUT"})
+
+
+def _length_required(fmt: ErrorFormat) -> web.Response:
+    """``411 Length Required`` (strict mode, §2.5): HTTP.sys refuses a POST/PUT that has
+    neither ``Content-Length`` nor ``Transfer-Encoding`` before any routing or
+    authentication. The body is an ``HpcWebServiceFault`` (JSON for SOA calls that accept
+    JSON; never the legacy ``<string>``)."""
+    error = FaultError(
+        411,
+        UNKNOWN_ERROR,
+        "Length Required: a POST or PUT request must carry Content-Length "
+        "(Content-Length: 0 when it has no body) or Transfer-Encoding: chunked.",
+    )
+    return fault_response(error, fmt if fmt is not ErrorFormat.LEGACY else ErrorFormat.FAULT_XML)
+
+
 def _is_loopback(request: web.Request) -> bool:
     peer = request.remote
     if peer is None:
@@ -256,6 +275,13 @@ class _App:
             has_api_version=raw_version is not None,
             ccp_version="CCP_Version" in headers,
         )
+        if (
+            state.config.strict_length
+            and method in _LENGTH_METHODS
+            and "Content-Length" not in headers
+            and "Transfer-Encoding" not in headers
+        ):
+            return _length_required(fmt)
         decision = None
         if state.faults.plan is not None:
             decision = state.faults.decide(

@@ -159,6 +159,8 @@ class BrokerCounters:
     batches_timed_out: int = 0
     requests_received: int = 0  # every message of every accepted Send Requests body
     duplicates_dropped: int = 0
+    stale_instance_dropped: int = 0  # durable: from an older batch instance than the newest
+    unflushed_discarded: int = 0  # durable: an older instance's unflushed, discarded by a newer
     responses_stored: int = 0
     responses_delivered: int = 0
     streams_opened: int = 0
@@ -195,7 +197,8 @@ class BrokerBatch:
     received: int = 0
     answered: int = 0
     responses: list[StoredResponse | None] = field(default_factory=list)
-    message_ids: set[str] = field(default_factory=set)
+    message_ids: set[str] = field(default_factory=set)  # of the current instance (§3.3)
+    instance_id: int = -1  # durable: newest ClientInstanceIdNS seen; -1 = header absent
     scan_from: int = 0  # the watermark: every entry below it is delivered or deleted
     sparse: set[int] = field(default_factory=set)  # delivered above the watermark (filters)
     filtered: bool = False  # a filtered call delivered past the watermark: scan from now on

@@ -24,6 +24,11 @@ on the first call naming it and moves through the §5.2 states::
 ``None`` when the call proceeds. Requests accepted by :meth:`Broker.send` are handed back to
 the caller for dispatch; :meth:`Broker.complete` stores each answer, in completion order.
 
+In a durable session each request may carry a batch-instance id (§3.3): requests of an
+instance older than the newest one seen are discarded, a newer instance discards what the
+older one had not flushed yet, and duplicate ``MessageID`` detection is per instance
+(:meth:`Broker._accept_durable`). Interactive sessions ignore the instance id.
+
 Get Responses opens a :class:`ResponseStream`, the batch's single cursor (a newer call ends
 the older stream without a marker, G25). :meth:`ResponseStream.take` hands out the next
 deliverable responses and decides when the stream ends (§4.6): ``count`` reached (with the
@@ -53,7 +58,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 
-from ..protocol import BrokerClientStatus, EndOfResponses, EndOfResponsesReason, ServiceVersion
+from ..protocol import (
+    BrokerClientStatus,
+    EndOfResponses,
+    EndOfResponsesReason,
+    ServiceVersion,
+    SoapRequest,
+)
 from ._batches import (
     LEGALITY,
     R_ACTION,
@@ -306,31 +317,83 @@ class Broker:
     ) -> tuple[BrokerBatch, list[Message]]:
         """Append ``messages`` to batch ``name``, dropping duplicate message ids (§3.3).
 
-        An empty message id never counts as a duplicate. Returns the batch and the accepted
-        messages, for dispatch. All-or-nothing: validation happens before any change (G26).
+        An empty message id never counts as a duplicate. In a durable session the batch
+        instance ids of the messages are applied too (see :meth:`_accept_durable`). Returns
+        the batch and the accepted messages, for dispatch. All-or-nothing: validation happens
+        before any change (G26).
 
         Raises:
             FaultError: as :meth:`check_send`.
         """
         self.check_send(session, name, user, commit=commit)
         batch = self._batch(session, name, user)
-        accepted = messages
-        if any(m[0] for m in messages):
-            seen = batch.message_ids
-            accepted = []
-            for m in messages:
-                message_id = m[0]
-                if message_id:
-                    if message_id in seen:
-                        continue
-                    seen.add(message_id)
-                accepted.append(m)
-        batch.received += len(accepted)
         self.counters.requests_received += len(messages)
-        self.counters.duplicates_dropped += len(messages) - len(accepted)
+        if session.durable:
+            accepted = self._accept_durable(batch, messages)
+        else:  # interactive: ClientInstanceIdNS is ignored (§3.3)
+            accepted = messages
+            if any(m[0] for m in messages):
+                seen = batch.message_ids
+                accepted = []
+                for m in messages:
+                    message_id = m[0]
+                    if message_id:
+                        if message_id in seen:
+                            continue
+                        seen.add(message_id)
+                    accepted.append(m)
+            self.counters.duplicates_dropped += len(messages) - len(accepted)
+        batch.received += len(accepted)
         if commit:
             self._commit(batch)
         return batch, accepted
+
+    def _accept_durable(self, batch: BrokerBatch, messages: list[Message]) -> list[Message]:
+        """Batch-instance tracking of a durable batch (§3.3 table, §3.5 header).
+
+        Each request carries ``HPCServer2008_Broker_ClientInstanceIdNS`` (absent = ``-1``, as
+        the broker reads it), and the batch remembers the newest instance seen. Like the
+        broker's ``RequestReceived``, messages are taken in body order:
+
+        * older than the newest instance: discarded (``stale_instance_dropped``);
+        * newer: the client restarted. The older instance's requests that were not flushed
+          yet are discarded (``unflushed_discarded``), and duplicate detection starts over,
+          since it is per instance. A Send Requests call flushes when it completes, so the
+          unflushed requests are the older instance's messages earlier in the same body;
+          those of earlier calls were flushed and stay;
+        * same instance: kept unless its ``MessageID`` was already received in this instance.
+        """
+        current = batch.instance_id
+        seen = batch.message_ids
+        accepted: list[Message] = []
+        stale = unflushed = duplicates = 0
+        for m in messages:
+            payload = m[2]
+            instance = payload.client_instance_id if type(payload) is SoapRequest else None
+            if instance is None:
+                instance = -1
+            if instance < current:
+                stale += 1
+                continue
+            if instance > current:
+                unflushed += len(accepted)
+                accepted = []
+                current = instance
+                seen = set()
+            message_id = m[0]
+            if message_id:
+                if message_id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(message_id)
+            accepted.append(m)
+        batch.instance_id = current
+        batch.message_ids = seen
+        counters = self.counters
+        counters.stale_instance_dropped += stale
+        counters.unflushed_discarded += unflushed
+        counters.duplicates_dropped += duplicates
+        return accepted
 
     def commit(self, session: BrokerSession, name: str, user: str) -> None:
         """Indicate the End of Requests (§4.5).

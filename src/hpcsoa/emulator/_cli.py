@@ -15,11 +15,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ._config import EmulatorConfig, parse_latency
+from ._config import EmulatorConfig, parse_latency, parse_service_version
 from ._faults import FaultPlan
 from ._server import EmulatorServer
+
+if TYPE_CHECKING:
+    from ..protocol import ServiceVersion
 
 __all__ = ["build_parser", "config_from_args", "serve_main"]
 
@@ -59,6 +62,14 @@ def build_parser(prog: str = "hpcsoa serve") -> argparse.ArgumentParser:
         metavar="NAME=module:function",
         help="register a user SOA service (repeatable)",
     )
+    p.add_argument(
+        "--service-version",
+        action="append",
+        default=[],
+        metavar="NAME=VERSION[,VERSION...]",
+        help="register versions of a service, e.g. CcpEchoSvc=1.0,2.0 (repeatable; "
+        "Get Service Versions and Create Session's ServiceVersion)",
+    )
     p.add_argument("--cores", type=int, default=8, help="concurrent service calls (default 8)")
     p.add_argument(
         "--latency-ms",
@@ -92,6 +103,11 @@ def build_parser(prog: str = "hpcsoa serve") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--strict-order", action="store_true", help="drop out-of-order WebSessionStartInfo members"
+    )
+    p.add_argument(
+        "--strict-length",
+        action="store_true",
+        help="answer 411 to a POST/PUT without Content-Length or Transfer-Encoding (HTTP.sys)",
     )
     p.add_argument("--nodes", type=int, default=4, help="compute nodes (scheduler; default 4)")
     p.add_argument("--cores-per-node", type=int, default=8, help="cores per node (default 8)")
@@ -138,14 +154,32 @@ def _load_service(spec: str) -> tuple[str, Callable[..., Any]]:
     return name, obj
 
 
+def _parse_service_versions(specs: Sequence[str]) -> dict[str, tuple[ServiceVersion, ...]]:
+    out: dict[str, tuple[ServiceVersion, ...]] = {}
+    for spec in specs:
+        name, sep, versions = spec.partition("=")
+        if not (sep and name.strip() and versions.strip()):
+            raise UsageError(
+                f"--service-version must look like NAME=VERSION[,VERSION...], got {spec!r}"
+            )
+        try:
+            parsed = tuple(parse_service_version(v) for v in versions.split(","))
+        except ValueError as exc:
+            raise UsageError(f"--service-version {name.strip()}: {exc}") from None
+        out[name.strip()] = out.get(name.strip(), ()) + parsed
+    return out
+
+
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     """Turn parsed flags into an :class:`EmulatorConfig`.
 
     Raises:
-        UsageError: a flag value is unusable (bad user, service, fault plan or latency).
+        UsageError: a flag value is unusable (bad user, service, service version, fault plan
+            or latency).
     """
     users = dict(_parse_user(u) for u in args.user)
     services = dict(_load_service(s) for s in args.service)
+    service_versions = _parse_service_versions(args.service_version)
     latency: float | str = args.latency_ms
     try:
         kind, values = parse_latency(args.latency_ms)
@@ -172,6 +206,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             cert_file=args.cert,
             key_file=args.key,
             services=services,
+            service_versions=service_versions,
             cores=args.cores,
             latency_ms=latency,
             machine_name=args.machine_name,
@@ -180,6 +215,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             session_idle_timeout_ms=args.session_idle_timeout_ms,
             client_idle_timeout_ms=args.client_idle_timeout_ms,
             strict_order=args.strict_order,
+            strict_length=args.strict_length,
             reject_durable=args.reject_durable,
             fault_plan=plan,
             seed=args.seed,

@@ -7,15 +7,21 @@ turns it into live objects when it starts. ``hpcsoa serve`` builds one from its 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ..protocol import ServiceVersion
+
 if TYPE_CHECKING:
     from ._faults import FaultPlan
 
-__all__ = ["EmulatorConfig", "parse_latency"]
+__all__ = ["ECHO_SERVICE", "EmulatorConfig", "parse_latency", "parse_service_version"]
+
+#: The built-in service (spec §3.4).
+ECHO_SERVICE: Final = "CcpEchoSvc"
+_VERSION_RE: Final = re.compile(r"^(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9})(?:\.(\d{1,9}))?)?$")
 
 _CLUSTER_RE: Final = re.compile(r"[A-Za-z]{1,100}")
 _LATENCY_RE: Final = re.compile(
@@ -60,6 +66,41 @@ def parse_latency(spec: float | str) -> tuple[str, tuple[float, ...]]:
     return kind, args
 
 
+def parse_service_version(text: str) -> ServiceVersion:
+    """Parse ``MAJOR.MINOR[.BUILD[.REVISION]]`` as ``System.Version`` does (``"1.0"``).
+
+    Raises:
+        ValueError: not of that form.
+    """
+    m = _VERSION_RE.match(text.strip())
+    if m is None:
+        raise ValueError(f"invalid service version {text!r}: expected MAJOR.MINOR[.BUILD[.REV]]")
+    major, minor, build, revision = (int(g) if g is not None else -1 for g in m.groups())
+    return ServiceVersion(major, minor, build, revision)
+
+
+def _check_service_version(name: str, v: object) -> ServiceVersion:
+    if not isinstance(v, ServiceVersion):
+        raise ValueError(f"service_versions[{name!r}]: expected ServiceVersion, got {v!r}")
+    parts = (v.major, v.minor, v.build, v.revision)
+    if (
+        v.major < 0
+        or v.minor < 0
+        or v.build < -1
+        or v.revision < -1
+        or (v.build < 0 and v.revision >= 0)
+        or any(p > 2**31 - 1 for p in parts)
+    ):
+        raise ValueError(f"service_versions[{name!r}]: invalid version {parts}")
+    # 0.0 is what an unversioned registration reports; the launcher rejects it as a version.
+    if v.major == 0 and v.minor == 0:
+        raise ValueError(
+            f"service_versions[{name!r}]: 0.0 is reserved for unversioned services "
+            "(give no versions instead)"
+        )
+    return v
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmulatorConfig:
     """Everything that shapes one emulator instance.
@@ -74,6 +115,12 @@ class EmulatorConfig:
             request is accepted; the user is taken from a Basic header when present).
         tls, cert_file, key_file: serve HTTPS; without files a self-signed certificate is made.
         services: extra SOA services, name → callable (sync or async). See ``_services``.
+        service_versions: service name → its registered versions (Get Service Versions,
+            spec §4.9; names matched case-insensitively, each must be ``CcpEchoSvc`` or in
+            ``services``). A service without versions is unversioned: it lists ``0.0``, binds
+            sessions to no version (``ServiceVersion`` null) and accepts any requested one. A
+            versioned service binds to the requested version (400 ``ServiceVersion_NotFound``
+            when it has no such version) or, when none is requested, to its newest.
         cores: how many service calls run concurrently.
         latency_ms: simulated service time: a number or ``uniform:LO,HI`` / ``exp:MEAN`` /
             ``normal:MU,SIGMA`` (ms).
@@ -85,6 +132,9 @@ class EmulatorConfig:
             set ``SessionIdleTimeout`` / ``ClientIdleTimeout``; ``0`` disables.
         strict_order: drop out-of-order ``WebSessionStartInfo`` XML members like the real
             ``DataContractSerializer`` (spec §2.6).
+        strict_length: answer a POST/PUT that has neither ``Content-Length`` nor
+            ``Transfer-Encoding`` with ``411 Length Required``, as HTTP.sys does (spec §2.5).
+            Off by default: both forms are accepted.
         reject_durable: refuse durable sessions with ``Azure_NotSupportDurableSession``.
         fault_plan: the initial fault plan (can be replaced at run time).
         seed: seeds latency draws and the fault plan's probabilities.
@@ -104,6 +154,9 @@ class EmulatorConfig:
     cert_file: str | None = None
     key_file: str | None = None
     services: Mapping[str, Callable[..., Any]] = field(default_factory=lambda: MappingProxyType({}))
+    service_versions: Mapping[str, tuple[ServiceVersion, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     cores: int = 8
     latency_ms: float | str = 0.0
     machine_name: str = "CN01"
@@ -113,6 +166,7 @@ class EmulatorConfig:
     session_idle_timeout_ms: int = 300_000
     client_idle_timeout_ms: int = 300_000
     strict_order: bool = False
+    strict_length: bool = False
     reject_durable: bool = False
     fault_plan: FaultPlan | None = None
     seed: int = 0
@@ -151,9 +205,27 @@ class EmulatorConfig:
         for user in self.users:
             if not user or ":" in user:
                 raise ValueError(f"invalid user name {user!r} (empty or contains ':')")
+        known = {ECHO_SERVICE.casefold()} | {n.casefold() for n in self.services}
+        versions: dict[str, tuple[ServiceVersion, ...]] = {}
+        for name, given_versions in self.service_versions.items():
+            given: object = given_versions  # checked at run time: callers may pass anything
+            if name.casefold() not in known:
+                raise ValueError(
+                    f"service_versions names {name!r}, which is neither {ECHO_SERVICE} nor "
+                    "one of services"
+                )
+            if isinstance(given, ServiceVersion | str) or not isinstance(given, Iterable):
+                raise ValueError(f"service_versions[{name!r}] must be a tuple of ServiceVersion")
+            checked = {_check_service_version(name, v) for v in given}
+            # Newest first, as the session launcher lists them (System.Version order: an
+            # absent component, -1, sorts before 0).
+            versions[name] = tuple(
+                sorted(checked, key=lambda v: (v.major, v.minor, v.build, v.revision), reverse=True)
+            )
         # Freeze the mappings so a caller cannot change a running server's config.
         object.__setattr__(self, "users", MappingProxyType(dict(self.users)))
         object.__setattr__(self, "services", MappingProxyType(dict(self.services)))
+        object.__setattr__(self, "service_versions", MappingProxyType(versions))
 
     def __repr__(self) -> str:  # passwords stay out of reprs and logs
         return (

@@ -32,7 +32,7 @@ import inspect
 import logging
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -47,7 +47,8 @@ from ..protocol import (
 )
 from ..protocol._errors import SOA_FAULT_CODES
 from ..protocol._soap import fault_action, parse_wcf_body, wcf_reply_body
-from ._config import EmulatorConfig, parse_latency
+from ._config import ECHO_SERVICE, EmulatorConfig, parse_latency
+from ._context import FaultError
 
 if TYPE_CHECKING:
     from ._broker import Broker, BrokerBatch, Message, StoredResponse
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ECHO_SERVICE",
     "RETRY_OPERATION_ERROR_ACTION",
+    "UNVERSIONED",
     "Dispatcher",
     "LatencyModel",
     "Service",
@@ -64,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger("hpcsoa.emulator")
 
-ECHO_SERVICE: Final = "CcpEchoSvc"
 ECHO_NAMESPACE: Final = "http://tempuri.org/"
 RETRY_OPERATION_ERROR_ACTION: Final = fault_action("RetryOperationError")
 _QUEUE_HIGH_WATER: Final = 65536
@@ -98,14 +99,52 @@ class _ActionNotSupported(Exception):
     pass
 
 
+#: What Get Service Versions lists for a service registered without versions (§4.9).
+UNVERSIONED: Final = ServiceVersion(0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
-    """A registered SOA service. ``func`` is ``None`` for the built-in echo service."""
+    """A registered SOA service. ``func`` is ``None`` for the built-in echo service.
+
+    ``versions`` are the registered versions, newest first; empty for an unversioned service.
+    """
 
     name: str
     func: Callable[[Any], Any] | None
     is_async: bool
-    versions: tuple[ServiceVersion, ...] = (ServiceVersion(0, 0),)
+    versions: tuple[ServiceVersion, ...] = ()
+
+    @property
+    def listed_versions(self) -> tuple[ServiceVersion, ...]:
+        """What Get Service Versions answers: the versions, or ``0.0`` when unversioned."""
+        return self.versions or (UNVERSIONED,)
+
+    def bind_version(self, requested: ServiceVersion | None) -> ServiceVersion | None:
+        """The version a new session binds to (``WebSessionInfo.ServiceVersion``, §4.1).
+
+        A versioned service binds to ``requested`` if registered, else (nothing requested)
+        to its newest version. An unversioned service binds to none (null, [DOC]) and
+        accepts any requested version: the real launcher would look for a versioned
+        registration file and fail, but clients that send a version by default (our
+        conformance suite sends ``1.0`` to ``CcpEchoSvc``) must keep working.
+
+        Raises:
+            FaultError: 400 ``ServiceVersion_NotFound`` for a version the service lacks.
+        """
+        if not self.versions:
+            return None
+        if requested is None:
+            return self.versions[0]
+        if requested in self.versions:
+            return requested
+        known = ", ".join(str(v) for v in self.versions)
+        raise FaultError(
+            400,
+            SOA_FAULT_CODES["ServiceVersion_NotFound"],
+            f"Version {requested} of service {self.name} is not registered "
+            f"(registered versions: {known}).",
+        )
 
 
 class ServiceRegistry:
@@ -113,18 +152,40 @@ class ServiceRegistry:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.machine = config.machine_name
+        self._versions = {n.casefold(): v for n, v in config.service_versions.items()}
         self._services: dict[str, Service] = {
-            ECHO_SERVICE.casefold(): Service(ECHO_SERVICE, None, False)
+            ECHO_SERVICE.casefold(): Service(
+                ECHO_SERVICE, None, False, self._versions.get(ECHO_SERVICE.casefold(), ())
+            )
         }
         for name, func in config.services.items():
             self.register(name, func)
 
-    def register(self, name: str, func: Callable[[Any], Any]) -> None:
-        """Add or replace service ``name``."""
+    def register(
+        self,
+        name: str,
+        func: Callable[[Any], Any],
+        versions: Iterable[ServiceVersion] | None = None,
+    ) -> None:
+        """Add or replace service ``name``.
+
+        ``versions`` (any order) defaults to the config's ``service_versions`` entry for the
+        name; none = unversioned. Versions are not validated here (the config does that).
+        """
         is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
             getattr(func, "__call__", None)  # noqa: B004 - async callable objects
         )
-        self._services[name.casefold()] = Service(name, func, is_async)
+        if versions is None:
+            ordered = self._versions.get(name.casefold(), ())
+        else:
+            ordered = tuple(
+                sorted(
+                    set(versions),
+                    key=lambda v: (v.major, v.minor, v.build, v.revision),
+                    reverse=True,
+                )
+            )
+        self._services[name.casefold()] = Service(name, func, is_async, ordered)
 
     def get(self, name: str) -> Service | None:
         return self._services.get(name.casefold())

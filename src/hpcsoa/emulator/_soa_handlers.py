@@ -146,6 +146,7 @@ async def create_session(ctx: RequestContext) -> web.StreamResponse:
         raise soa_fault(
             400, "Service_NotFound", f"The service {info.service_name!r} is not registered."
         )
+    service_version = service.bind_version(info.service_version)
     max_size = (
         info.max_message_size
         if info.max_message_size is not None
@@ -171,6 +172,7 @@ async def create_session(ctx: RequestContext) -> web.StreamResponse:
         if session_idle is not None
         else config.session_idle_timeout_ms,
         share=bool(info.share_session),
+        service_version=service_version,
     )
     return _session_body(ctx, session, 201)
 
@@ -303,11 +305,15 @@ async def purge(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def get_service_versions(ctx: RequestContext) -> web.StreamResponse:
+    """§4.9: the registered versions, newest first; ``0.0`` for an unversioned service.
+
+    Always ``ArrayOfVersion`` XML (the only form the spec knows); faults follow ``Accept``.
+    """
     name = ctx.params["service"]
     service = ctx.state.services.get(name)
     if service is None:
         raise soa_fault(404, "Service_NotFound", f"The service {name!r} is not registered.")
-    return xml_response(encode_version_array(service.versions))
+    return xml_response(encode_version_array(service.listed_versions))
 
 
 async def get_clusters(ctx: RequestContext) -> web.StreamResponse:
