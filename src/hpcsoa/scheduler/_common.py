@@ -145,6 +145,39 @@ def pager(
     return AsyncPager(fetch)
 
 
+def list_pager(
+    requester: Requester,
+    operation: Operation,
+    *,
+    path_params: Mapping[str, str | int] | None,
+    query: list[tuple[str, str]],
+    filt: list[tuple[str, str]],
+    sort: tuple[str, str | None],
+    page_size: int | None,
+    build: Callable[[list[tuple[str, str | None]]], T],
+) -> AsyncPager[T]:
+    """The shared tail of Get Job/Task/Node List: ``$filter``, sort, ``RowsPerRead``.
+
+    ``sort`` is (``SortJobsBy``-style parameter, property or ``None``). A ``$filter`` needs
+    ``api-version`` ≥ 2012-11-01 (§2.3), so that call is sent with it when the client's
+    configured version is older.
+    """
+    query = query + filt
+    sort_param, sort_by = sort
+    if sort_by is not None:
+        query.append((sort_param, sort_by))
+    if page_size is not None:
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        query.append(("RowsPerRead", str(page_size)))
+    version = None
+    if filt and not version_at_least(requester.api_version, "2012-11-01"):
+        version = FILTER_API_VERSION
+    return pager(
+        requester, operation, path_params=path_params, query=query, build=build, api_version=version
+    )
+
+
 async def get_bag(
     requester: Requester,
     operation: Operation,

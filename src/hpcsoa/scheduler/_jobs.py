@@ -17,14 +17,12 @@ from ..protocol._datacontract import (
     encode_string,
 )
 from ._common import (
-    FILTER_API_VERSION,
     XML,
     encode_props,
     filter_query,
+    list_pager,
     name_value_body,
-    pager,
     properties_query,
-    version_at_least,
 )
 from ._models import Job
 
@@ -137,24 +135,15 @@ class JobsApi:
         query = properties_query(properties)
         if owner is not None:
             query.append(("Owner", owner))
-        filt = filter_query("JobState", JobState, state, changed_since)
-        query += filt
-        if sort_by is not None:
-            query.append(("SortJobsBy", sort_by))
-        if page_size is not None:
-            if page_size < 1:
-                raise ValueError("page_size must be >= 1")
-            query.append(("RowsPerRead", str(page_size)))
-        version = None
-        if filt and not version_at_least(self._requester.api_version, "2012-11-01"):
-            version = FILTER_API_VERSION
-        return pager(
+        return list_pager(
             self._requester,
             Operation.LIST_JOBS,
             path_params=None,
             query=query,
+            filt=filter_query("JobState", JobState, state, changed_since),
+            sort=("SortJobsBy", sort_by),
+            page_size=page_size,
             build=Job.from_properties,
-            api_version=version,
         )
 
     # --- change --------------------------------------------------------------------------------

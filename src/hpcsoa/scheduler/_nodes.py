@@ -13,7 +13,7 @@ from ..protocol._datacontract import (
     decode_property_array,
     decode_string_array,
 )
-from ._common import FILTER_API_VERSION, filter_query, pager, properties_query, version_at_least
+from ._common import filter_query, list_pager, properties_query
 from ._models import Node, NodeGroup
 
 if TYPE_CHECKING:
@@ -59,24 +59,15 @@ class NodesApi:
             page_size: ``RowsPerRead``; sort_by: ``SortNodesBy`` (unknown → by id).
         """
         query = properties_query(properties)
-        filt = filter_query("NodeState", NodeState, state, None)
-        query += filt
-        if sort_by is not None:
-            query.append(("SortNodesBy", sort_by))
-        if page_size is not None:
-            if page_size < 1:
-                raise ValueError("page_size must be >= 1")
-            query.append(("RowsPerRead", str(page_size)))
-        version = None
-        if filt and not version_at_least(self._requester.api_version, "2012-11-01"):
-            version = FILTER_API_VERSION
-        return pager(
+        return list_pager(
             self._requester,
             Operation.LIST_NODES,
             path_params=None,
             query=query,
+            filt=filter_query("NodeState", NodeState, state, None),
+            sort=("SortNodesBy", sort_by),
+            page_size=page_size,
             build=Node.from_properties,
-            api_version=version,
         )
 
     async def groups(self) -> builtins.list[NodeGroup]:

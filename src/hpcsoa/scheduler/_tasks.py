@@ -15,14 +15,12 @@ from ..protocol._datacontract import (
     encode_string,
 )
 from ._common import (
-    FILTER_API_VERSION,
     XML,
     encode_props,
     filter_query,
+    list_pager,
     name_value_body,
-    pager,
     properties_query,
-    version_at_least,
 )
 from ._models import Task
 
@@ -235,24 +233,15 @@ class TasksApi:
         """
         query = properties_query(properties)
         query.append(("ExpandParametric", "True" if expand_parametric else "False"))
-        filt = filter_query("TaskState", TaskState, state, changed_since)
-        query += filt
-        if sort_by is not None:
-            query.append(("SortTasksBy", sort_by))
-        if page_size is not None:
-            if page_size < 1:
-                raise ValueError("page_size must be >= 1")
-            query.append(("RowsPerRead", str(page_size)))
-        version = None
-        if filt and not version_at_least(self._requester.api_version, "2012-11-01"):
-            version = FILTER_API_VERSION
-        return pager(
+        return list_pager(
             self._requester,
             Operation.LIST_TASKS,
             path_params={"job_id": job_id},
             query=query,
+            filt=filter_query("TaskState", TaskState, state, changed_since),
+            sort=("SortTasksBy", sort_by),
+            page_size=page_size,
             build=Task.from_properties,
-            api_version=version,
         )
 
     async def set_properties(
