@@ -22,7 +22,8 @@ once, and builds the frozen models without their generated ``__init__`` (see :fu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any, Final, Generic, TypeVar
 
 from .._exceptions import DecodeError, EncodeError, FieldTooLarge, IncompletePage
@@ -42,6 +43,7 @@ __all__ = [
     "GenericRequestDecoder",
     "GenericResponseDecoder",
     "encode_generic_request",
+    "encode_generic_request_list",
     "encode_generic_requests",
     "encode_generic_response",
     "encode_generic_trailer",
@@ -528,3 +530,58 @@ class GenericResponseDecoder(_RecordDecoder[GenericResponse | EndOfResponses]):
             f"<GenericResponseDecoder {state} messages={self._index} "
             f"buffered={len(self._buf)}B error={self._error is not None}>"
         )
+
+
+# --- bulk encoding (client hot loop) -------------------------------------------------------------
+
+
+def encode_generic_request_list(inputs: Sequence[str], user_data: Sequence[str]) -> bytes:
+    """The request records ``inputs[i] EF BF BF user_data[i] 00``, in order, as one body.
+
+    Equal to ``b"".join(map(encode_generic_request, inputs, user_data))`` and raising the
+    same errors, but cheaper: the fields are checked once over their concatenation (a field
+    holds U+FFFF or NUL exactly when the concatenation does) and the body is built by a
+    single join and encode.
+
+    Raises:
+        ValueError: the two sequences differ in length.
+        TypeError: an item is not a ``str`` (the message names the item and field).
+        EncodeError: a field contains U+FFFF, NUL or a lone surrogate; the message names the
+            item's index and the field.
+    """
+    n = len(inputs)
+    if len(user_data) != n:
+        raise ValueError(f"{n} inputs but {len(user_data)} user data")
+    try:
+        every_input = "".join(inputs)
+        every_key = "".join(user_data)
+    except TypeError:
+        _raise_item_error(inputs, user_data)
+        raise  # pragma: no cover - _raise_item_error always raises here
+    if (
+        _SEP_CHAR in every_input
+        or "\x00" in every_input
+        or _SEP_CHAR in every_key
+        or "\x00" in every_key
+    ):
+        _raise_item_error(inputs, user_data)
+    parts = [_SEP_CHAR] * (4 * n)  # input SEP user_data NUL, filled by C-level slices
+    parts[0::4] = inputs
+    parts[2::4] = user_data
+    parts[3::4] = repeat("\x00", n)
+    try:
+        return "".join(parts).encode()
+    except UnicodeEncodeError:
+        _raise_item_error(inputs, user_data)
+        raise  # pragma: no cover - _raise_item_error always raises here
+
+
+def _raise_item_error(inputs: Sequence[str], user_data: Sequence[str]) -> None:
+    """Raise the error of the first bad item (``TypeError`` or :class:`EncodeError`)."""
+    for index, (value, key) in enumerate(zip(inputs, user_data, strict=True)):
+        for item, field in ((value, "input"), (key, "user_data")):
+            if not isinstance(item, str):
+                raise TypeError(f"item {index}: {field} must be str, not {type(item).__name__}")
+            error = _forbidden(item, field)
+            if error is not None:
+                raise EncodeError(f"item {index}: {error}")

@@ -92,7 +92,7 @@ class _Engine:
         self.session = session
         self.batch = batch
         self.inputs: Iterable[Any] | AsyncIterable[Any] | None = inputs
-        self.room = Window(window)
+        self.room = Window(window, min_read=refill)
         self.refill = refill
         self.ordered = ordered
         self.page_size = page_size

@@ -20,7 +20,7 @@ import anyio
 
 from .._exceptions import EncodeError, MessageTooLarge
 from ..protocol import GenericRequest, SoapRequest
-from ..protocol._generic import encode_generic_request
+from ..protocol._generic import encode_generic_request, encode_generic_request_list
 from ..protocol._soap import REQUEST_ARRAY_CLOSE, REQUEST_ARRAY_OPEN, encode_soap_request
 from ._requests import Request
 
@@ -35,12 +35,18 @@ class Aborted(Exception):
 
 
 class Window:
-    """At most ``capacity`` requests outstanding; waiters wake when room frees up."""
+    """At most ``capacity`` requests outstanding; waiters wake when room frees up.
 
-    __slots__ = ("_error", "_waiter", "capacity", "used")
+    ``min_read``: once some requests are outstanding, the sender waits for at least this
+    much room before reading more input (fewer, fuller POSTs than refilling a few places at
+    a time); it never waits on requests it has not sent.
+    """
 
-    def __init__(self, capacity: int) -> None:
+    __slots__ = ("_error", "_waiter", "capacity", "min_read", "used")
+
+    def __init__(self, capacity: int, *, min_read: int = 1) -> None:
         self.capacity = capacity
+        self.min_read = max(1, min(min_read, capacity))
         self.used = 0
         self._waiter: asyncio.Event | None = None
         self._error: BaseException | None = None
@@ -48,8 +54,9 @@ class Window:
     def has_room(self) -> bool:
         return self.used < self.capacity
 
-    async def wait_for_room(self) -> None:
-        while self.used >= self.capacity:
+    async def wait_for_room(self, need: int = 1) -> None:
+        """Wait until at least ``need`` places are free (``need`` <= the release threshold)."""
+        while self.capacity - self.used < need:
             if self._error is not None:
                 raise Aborted()
             if self._waiter is None:
@@ -152,7 +159,8 @@ async def pump(
     in_flight = asyncio.Semaphore(batch.max_in_flight)
     tasks: set[asyncio.Task[None]] = set()
     failures: list[BaseException] = []
-    chunk: list[bytes] = []
+    chunk: list[bytes] = []  # encoded requests, one or several per element
+    count = 0  # requests in ``chunk``
     size = overhead
     index = batch._next_index
     start = index
@@ -168,14 +176,19 @@ async def pump(
             if window is not None:
                 window.abort(exc)
 
+    async def post(parts: list[bytes], n: int) -> None:
+        await batch._post(parts)
+        if n != len(parts):  # _post counts one request per part; correct it at once
+            batch._count_sent(n - len(parts), 0)
+
     async def flush() -> None:
-        nonlocal chunk, size
-        parts, chunk, size = chunk, [], overhead
+        nonlocal chunk, size, count
+        parts, n, chunk, size, count = chunk, count, [], overhead, 0
         await in_flight.acquire()
         if failures:
             in_flight.release()
             return
-        task = asyncio.create_task(batch._post(parts))
+        task = asyncio.create_task(post(parts, n))
         tasks.add(task)
         task.add_done_callback(finished)
 
@@ -201,15 +214,15 @@ async def pump(
     sync_iter = source.sync_iter
     try:
         while not failures:
-            if len(chunk) >= max_count:
+            if count >= max_count:
                 await flush()
-            want = max_count - len(chunk)
+            want = max_count - count
             if window is not None:
                 room = window.capacity - window.used
-                if room <= 0:
+                if room <= 0 or (room < window.min_read and not count and window.used):
                     if chunk:
                         await flush()
-                    await window.wait_for_room()
+                    await window.wait_for_room(window.min_read)
                     continue
                 want = min(want, room)
             if sync_iter is not None:
@@ -217,26 +230,32 @@ async def pump(
                 part = list(islice(sync_iter, want))
                 if not part:
                     break
-                bulk = None
+                blob = None
+                keys: list[str] = []
                 if generic:
                     keys = [f"{token}:{i}" for i in range(index, index + len(part))]
                     try:
-                        datas = list(map(encode_str, part, keys))
+                        blob = encode_generic_request_list(part, keys)
                     except (TypeError, AttributeError, EncodeError):
-                        datas = None  # a non-str or bad item: the per-item path names it
-                    if datas is not None:
-                        lens = list(map(len, datas))
-                        total = sum(lens)
-                        if max(lens) - adjust <= limit and size + total <= max_bytes:
-                            bulk = (datas, keys, total)
-                if bulk is not None:
-                    datas, keys, total = bulk
-                    chunk.extend(datas)
-                    size += total
+                        pass  # a non-str or bad item: the per-item path names it
+                    # The largest message (input, separator, key): UTF-8 takes at most 4
+                    # bytes per code point, a bound that spares measuring small inputs.
+                    if blob is not None and (
+                        size + len(blob) > max_bytes
+                        or (
+                            4 * max(map(len, part)) + 3 + len(keys[-1]) > limit
+                            and max(map(len, map(str.encode, part))) + 3 + len(keys[-1]) > limit
+                        )
+                    ):
+                        blob = None  # the per-item path splits the chunk or names the item
+                if blob is not None:
+                    chunk.append(blob)
+                    count += len(part)
+                    size += len(blob)
                     if track is not None:
                         track(index, part, keys)
                     index += len(part)
-                    if len(chunk) >= max_count:
+                    if count >= max_count:
                         await flush()
                     continue
             else:
@@ -250,9 +269,10 @@ async def pump(
                 part = [item]
             for item in part:  # per-item path
                 data, key = encode(item, index)
-                if chunk and (len(chunk) >= max_count or size + len(data) > max_bytes):
+                if chunk and (count >= max_count or size + len(data) > max_bytes):
                     await flush()
                 chunk.append(data)
+                count += 1
                 size += len(data)
                 if track is not None:
                     track(index, [item], [key])
