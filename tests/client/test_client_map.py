@@ -173,3 +173,21 @@ async def test_map_aclose_is_idempotent_and_map_closes_with_session(
     await stream.aclose()
     assert "closed" in repr(stream)
     assert client.pool_stats()["in_use"] == 0
+
+
+async def test_map_fast_async_input_is_coalesced(
+    client: hpcsoa.HpcClient, session: hpcsoa.SoaSession
+) -> None:
+    # A producer that never waits must not become one POST per request: the sender reads
+    # everything the feeder has buffered before it flushes a chunk.
+    async def produce(n: int) -> AsyncIterator[str]:
+        for i in range(n):
+            yield f"a{i}"
+
+    n = 20_000
+    before = client.requester.calls
+    indexes = [r.index async for r in session.map(produce(n), window=5000)]
+    assert sorted(indexes) == list(range(n))
+    calls = client.requester.calls - before
+    # 1000 requests per POST: ~20 sends + commit + a few Get Responses pages.
+    assert calls < 100, f"{calls} HTTP calls for {n} async inputs"
