@@ -113,3 +113,35 @@ def test_unreachable_service_exits_4(capsys):
     err = capsys.readouterr().err
     assert code == ExitCode.BUSY, err
     assert "p4ss-unreach" not in err
+
+
+def test_missing_password_names_the_user_as_typed(capsys, monkeypatch):
+    # repr() would print LAB\\alice, which reads like a different (wrong) user name.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code = main(["jobs", "list", "--url", "http://127.0.0.1:1", "--username", "LAB\\alice"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no password for user 'LAB\\alice'\n" in err
+
+
+def test_unknown_priority_is_a_usage_error_before_any_request(capsys):
+    # Port 1 would take seconds of retries: the choice is checked before connecting.
+    code = main(["jobs", "create", "--priority", "High", "--url", "http://127.0.0.1:1",
+                 "--username", "u", "--password", "p"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert "Highest" in err
+    assert "AboveNormal" in err
+
+
+@pytest.mark.parametrize("retried", [False, True])
+def test_tls_handshake_with_plain_http_server_hints_http(retried):
+    cause = hpcsoa.ConnectError(
+        "GET /WindowsHPC/Clusters: TLS handshake failed: [SSL: WRONG_VERSION_NUMBER] "
+        "wrong version number (_ssl.c:1006)"
+    )
+    code, message, hint = classify(retry_error(cause) if retried else cause)
+    assert code == ExitCode.BUSY
+    assert "WRONG_VERSION_NUMBER" in message
+    assert hint is not None
+    assert "http://" in hint

@@ -131,3 +131,14 @@ def test_tables_by_default(emulator, capsys):
     code, out, err = run(capsys, emulator, "cluster", "info")
     assert code == 0, err
     assert "HPCLAB" in out
+
+
+def test_priority_is_case_insensitive_and_normalised(emulator, capsys):
+    code, out, err = run(
+        capsys, emulator, "jobs", "create", "--name", "prio", "--priority", "highest", "--json"
+    )
+    assert code == 0, err
+    job_id = orjson.loads(out)["id"]
+    code, out, err = run(capsys, emulator, "jobs", "show", str(job_id), "--json")
+    assert code == 0, err
+    assert orjson.loads(out)["priority"] == "Highest"

@@ -75,6 +75,18 @@ _TLS_HINT = (
 _BUSY_HINT = "the service is overloaded or unreachable: check --url and try again later"
 
 
+_PLAIN_HTTP_HINT = (
+    "the server answered the TLS handshake with something else: if it speaks plain HTTP "
+    "(e.g. `hpcsoa serve` without --tls), use an http:// URL"
+)
+
+
+def _plain_http_answer(exc: BaseException) -> bool:
+    """Whether a TLS handshake failed because the peer is not speaking TLS at all."""
+    text = str(exc)
+    return "WRONG_VERSION_NUMBER" in text or "record layer failure" in text
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     """Follow ``RetryError.__cause__`` to the last attempt's error."""
     seen = 0
@@ -114,6 +126,9 @@ def classify(exc: BaseException) -> tuple[ExitCode, str, str | None]:
     if isinstance(cause, hpcsoa.ServerBusy):
         after = f" (Retry-After {cause.retry_after:g} s)" if cause.retry_after else ""
         return ExitCode.BUSY, f"server busy{after}: {cause}", _BUSY_HINT
+    if isinstance(cause, hpcsoa.TransportError) and _plain_http_answer(cause):
+        # https:// against a plain-HTTP port: not "busy", and retrying will not help.
+        return ExitCode.BUSY, f"{_describe(cause)}{suffix}", _PLAIN_HTTP_HINT
     if retried:
         return ExitCode.BUSY, f"retries exhausted: {cause}", _BUSY_HINT
     if isinstance(cause, hpcsoa.TransportError | hpcsoa.ServerError | hpcsoa.TooManyRequests):

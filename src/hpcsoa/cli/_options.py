@@ -235,7 +235,7 @@ def resolve_connection(conn: Connection) -> Connection:
     if conn.username and conn.password is None:
         if not sys.stdin.isatty():
             raise CliError(
-                f"no password for user {conn.username!r}",
+                f"no password for user '{conn.username}'",
                 hint="pass --password or set HPCSOA_PASSWORD (no terminal to prompt on)",
             )
         password = click.prompt(

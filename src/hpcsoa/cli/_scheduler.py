@@ -143,9 +143,31 @@ def jobs_show(conn: Connection, job_id: int, as_json: bool) -> int:
     return ExitCode.OK
 
 
+# The wire spellings of hpcsoa.JobPriority (spec: Job Priority values).
+_PRIORITIES = ("Lowest", "BelowNormal", "Normal", "AboveNormal", "Highest")
+
+
+def _priority(value: str | None) -> str | None:
+    """The wire spelling of a priority given in any case (click.Choice would list the
+    choices lower-cased in its error, which are not the names the spec and README use)."""
+    if value is None:
+        return None
+    for name in _PRIORITIES:
+        if name.lower() == value.lower():
+            return name
+    raise click.BadParameter(f"{value!r} is not one of {', '.join(_PRIORITIES)}")
+
+
 @jobs.command("create")
 @click.option("--name", help="Job name.")
-@click.option("--priority", help="Lowest, BelowNormal, Normal, AboveNormal or Highest.")
+@click.option(
+    "--priority",
+    # A choice, not free text: a typo (or "High") is a usage error naming the valid values
+    # before any request is made; any case is accepted and normalised to the wire spelling.
+    callback=lambda _ctx, _param, value: _priority(value),
+    metavar="PRIORITY",
+    help="Lowest, BelowNormal, Normal, AboveNormal or Highest (any case).",
+)
 @click.option("--set", "props", multiple=True, metavar="NAME=VALUE", help="Any job property.")
 @click.option(
     "--xml",
