@@ -265,3 +265,28 @@ def test_wrong_password_exits_2_without_echoing_it(emulator, tmp_path, capsys):
         if not verbosity:
             assert "Traceback" not in captured.err
             assert len(captured.err.strip().splitlines()) <= 3  # one error line and a hint
+
+
+def test_closed_output_pipe_exits_quietly(emulator: Emulator, tmp_path: Path) -> None:
+    # `hpcsoa sweep --output - | head -1`: the reader leaves early; the sweep stops with 0
+    # and no traceback or "Exception ignored" noise, like other Unix tools.
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(f'{{"id": {i}, "input": "x{i}"}}\n' for i in range(50_000)))
+    env = {**os.environ, **emulator.env(), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "hpcsoa", "sweep", "--service", "CcpEchoSvc"]
+    cmd += ["--input", str(src), "--output", "-"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert first.startswith(b"{")
+    text = err.decode()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    assert "Exception ignored" not in text

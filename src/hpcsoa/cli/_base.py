@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -39,8 +41,28 @@ class HpcGroup(click.Group):
         kwargs.setdefault("context_settings", CONTEXT_SETTINGS)
         super().__init__(*args, **kwargs)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader of stdout went away (`hpcsoa jobs list --json | head`). Like other
+            # Unix tools, stop quietly with success (click itself would exit 1); stdout goes
+            # to /dev/null so the interpreter's last flush does not complain either.
+            silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
 
 HpcGroup.group_class = HpcGroup
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null (after a broken pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (e.g. captured in tests)
+        pass
 
 
 async def _settled(coro: Coroutine[Any, Any, T]) -> T:

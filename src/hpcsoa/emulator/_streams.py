@@ -190,8 +190,13 @@ async def stream_responses(
             if not items:
                 await event.wait()
         await resp.write_eof()
-    except (asyncio.CancelledError, ConnectionError):
-        raise  # the client went away (or the server is stopping)
+    except asyncio.CancelledError:
+        raise  # the server is stopping (or the handler was cancelled)
+    except ConnectionError:
+        # The client went away mid-stream (reader closed, process killed). Nothing to tell
+        # it; the batch keeps its cursor for the next Get Responses. aiohttp finishes a
+        # returned response on a dead connection quietly, instead of logging a traceback.
+        return resp
     except Exception:
         # The headers are gone already, so no fault body is possible: log and drop the
         # connection, which a client sees as a truncated stream.
