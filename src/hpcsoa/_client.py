@@ -49,7 +49,10 @@ class HpcClient:
     Args:
         base_url: ``https://head:443`` (scheme, host, port, optional path prefix).
         username, password: Basic credentials (``DOMAIN\\user``); or pass ``auth``.
-        auth: a :class:`~hpcsoa.BasicAuth` (instead of ``username``/``password``).
+        auth: a :class:`~hpcsoa.BasicAuth` (instead of ``username``/``password``). Credentials
+            go to the base URL's origin and to the ``BrokerNode`` (a plain ``host[:port]``,
+            same scheme) that Create/Attach Session name for batch calls (spec §2.1); never
+            anywhere else (redirects are not followed).
         cluster: ``None`` detects the URI form (Get Clusters, cached; unsupported → the HPC
             Pack 2016 form); a name forces the pre-2016 form; ``""`` forces the 2016 form.
         api_version: the ``api-version`` sent on every call.
@@ -247,16 +250,20 @@ class HpcClient:
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
-        for session in list(self._sessions):
-            if not session.is_closed():
-                logger.warning(
-                    "closing the client with session %d still open: it is detached and keeps "
-                    "running on the cluster (close it with 'async with session' or "
-                    "session.aclose())",
-                    session.id,
-                )
-                await session.detach()
-        await self._transport.aclose()
+        try:
+            for session in list(self._sessions):
+                if not session.is_closed():
+                    logger.warning(
+                        "closing the client with session %d still open: it is detached and "
+                        "keeps running on the cluster (close it with 'async with session' or "
+                        "session.aclose())",
+                        session.id,
+                    )
+                    await session.detach()
+        finally:
+            # Even if a detach failed or this task was cancelled: the pool must not outlive
+            # the client (the state is already CLOSED, so no later aclose() would do it).
+            await self._transport.aclose()
 
     async def __aenter__(self) -> HpcClient:
         self._check_open()

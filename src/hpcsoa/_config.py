@@ -221,6 +221,14 @@ class ClientConfig:
             raise ValueError("put credentials in username=/password= or auth=, not in base_url")
         if parts.query or parts.fragment:
             raise ValueError("base_url cannot have a query or fragment")
+        # Sent verbatim as a header: a control character would be refused by aiohttp on the
+        # first call with a bare ValueError (or, elsewhere, inject a header).
+        version: object = self.api_version
+        if not isinstance(version, str) or not version or not all("!" <= c <= "~" for c in version):
+            raise ValueError(
+                f"api_version must be a non-empty token of visible ASCII, like '2011-11-01', "
+                f"not {version!r}"
+            )
         if self.pin_sha256 is not None:
             pin = self.pin_sha256.replace(":", "").strip().lower()
             if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):

@@ -9,6 +9,8 @@ running, e.g. for a durable session that another process will attach to.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import warnings
 import weakref
@@ -17,7 +19,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ApiError, ClientClosed, SessionNotFound
+from .._exceptions import ApiError, ClientClosed, DecodeError, HpcError, SessionNotFound
 from ..protocol import Operation, SessionInfo, SessionStartInfo
 from ..protocol._errors import SOA_FAULT_CODES
 from ..protocol._session_codec import decode_session_info, encode_session_start_info_json
@@ -40,6 +42,8 @@ logger = logging.getLogger("hpcsoa.soa")
 _JSON = "application/json"
 #: ``MaxMessageSize`` sent when the caller gives none: the WCF / SOA library default.
 DEFAULT_MAX_MESSAGE_SIZE = 65536
+#: Seconds allowed to close a just-created session whose answer cannot be used.
+_ABANDON_TIMEOUT = 5.0
 _SESSION_GONE = frozenset(
     {SOA_FAULT_CODES["InvalidSessionId"], SOA_FAULT_CODES["Broker_InvalidSessionId"]}
 )
@@ -302,6 +306,40 @@ class SoaSession:
 # --- create / attach (called by HpcClient) --------------------------------------------------------
 
 
+def check_broker_node(node: str) -> str:
+    """Validate a ``BrokerNode``: a plain ``host[:port]``, nothing else.
+
+    Batch calls go to it (spec §2.1) and the client's Basic credentials follow them (a broker
+    node authenticates like the head node; the head node, reached over the configured scheme
+    and trust settings, is what names it). A value with userinfo, a path, a query or a bad
+    port would silently move those calls, and the credentials, elsewhere, or fail later with
+    an untyped error: it is refused here.
+
+    Raises:
+        DecodeError: ``node`` is not a ``host[:port]`` authority.
+    """
+    from urllib.parse import urlsplit
+
+    ok = bool(node) and node.isprintable() and not any(c.isspace() for c in node)
+    if ok:
+        try:
+            parts = urlsplit(f"//{node}")
+            ok = (
+                parts.netloc == node
+                and not parts.path
+                and not parts.query
+                and not parts.fragment
+                and "@" not in node
+                and bool(parts.hostname)
+            )
+            _ = parts.port  # raises ValueError for a port that is not 0-65535
+        except ValueError:
+            ok = False
+    if not ok:
+        raise DecodeError(f"WebSessionInfo: BrokerNode {node!r} is not a 'host[:port]' authority")
+    return node
+
+
 def _start_info(
     service: str,
     start_info: SessionStartInfo | None,
@@ -343,7 +381,19 @@ async def create_session(
         idempotent=False,
     )
     session = decode_session_info(resp.body, resp.content_type)
-    requester.trust_authority(session.broker_node)
+    try:
+        requester.trust_authority(check_broker_node(session.broker_node))
+    except DecodeError:
+        # The service job is running: do not leave it behind (best effort, head node).
+        with contextlib.suppress(HpcError, OSError):
+            async with asyncio.timeout(_ABANDON_TIMEOUT):
+                await requester.call(
+                    Operation.CLOSE_SESSION,
+                    path_params={"session_id": session.id},
+                    accept=_JSON,
+                    retry=False,
+                )
+        raise
     logger.info(
         "created %s session %d for %r (broker %s)",
         "durable" if session.is_durable else "interactive",
@@ -372,6 +422,6 @@ async def attach_session(requester: Requester, session_id: int, *, durable: bool
             raise SessionNotFound(f"session {session_id} does not exist or is closed") from exc
         raise
     session = decode_session_info(resp.body, resp.content_type)
-    requester.trust_authority(session.broker_node)
+    requester.trust_authority(check_broker_node(session.broker_node))
     logger.info("attached to session %d (broker %s)", session.id, session.broker_node)
     return session

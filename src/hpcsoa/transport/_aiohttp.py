@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import ssl
 import time
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._exceptions import (
@@ -58,13 +60,47 @@ _USER_AGENT: Final = f"hpcsoa/{_version()} aiohttp/{aiohttp.__version__}"
 _SKIP_AUTO: Final = frozenset({"Accept-Encoding"})
 
 
+_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _redact_request_info(exc: BaseException) -> None:
+    """Mask credentials in the ``request_info`` of aiohttp errors chained from ``exc``.
+
+    ``ClientResponseError`` (e.g. a malformed status line) keeps the request's headers,
+    ``Authorization`` included, and shows them in its ``repr``; we chain it as ``__cause__``,
+    so it must not keep them. Redacted in place: the rest stays useful for debugging.
+    """
+    seen = 0
+    todo: list[BaseException | None] = [exc]
+    while todo and seen < 16:
+        e = todo.pop()
+        if e is None:
+            continue
+        seen += 1
+        info = getattr(e, "request_info", None)
+        headers = getattr(info, "headers", None)
+        if info is not None and headers is not None and hasattr(info, "_replace"):
+            if any(k.lower() in _SECRET_HEADERS for k in headers):
+                clean = CIMultiDict(
+                    (k, "<redacted>" if k.lower() in _SECRET_HEADERS else v)
+                    for k, v in headers.items()
+                )
+                with contextlib.suppress(AttributeError, TypeError):
+                    e.request_info = info._replace(headers=CIMultiDictProxy(clean))  # type: ignore[attr-defined]
+        todo += [e.__cause__, e.__context__]
+
+
 def translate_error(exc: BaseException, *, what: str, response_started: bool) -> TransportError:
     """Map an aiohttp/OS error to our tree (caller raises it ``from exc``).
+
+    Credentials held by the aiohttp error (its ``request_info`` headers) are redacted first,
+    since the error stays reachable as ``__cause__``.
 
     Args:
         what: ``"METHOD path"`` for the message (never contains credentials).
         response_started: the status line was received, so a failure is a read failure.
     """
+    _redact_request_info(exc)
     # Most specific first: several of these subclass each other.
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
         return TLSVerificationError(

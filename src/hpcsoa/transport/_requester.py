@@ -183,19 +183,26 @@ class Requester:
 
         return decide
 
-    def _check_retry_after(self, error: ApiError, will_retry: bool) -> None:
+    def _check_retry_after(self, error: ApiError, will_retry: bool, *, bounded: bool) -> None:
+        """Raise ServerBusy when the server's ``Retry-After`` cannot be honoured: above the
+        policy's cap, or (``bounded``: a call under ``Timeouts.total``) above the time the
+        whole call may take."""
         retry_after = getattr(error, "retry_after", None)
         policy = self._config.retry
-        if (
-            will_retry
-            and policy is not None
-            and policy.max_attempts > 1
-            and retry_after is not None
-            and retry_after > policy.retry_after_cap
-        ):
+        if not (will_retry and policy is not None and policy.max_attempts > 1 and retry_after):
+            return
+        # A wait longer than the whole call may take (Timeouts.total, RetryPolicy.deadline)
+        # could only end in a timeout after sleeping: report the server's answer now.
+        limits = [(policy.retry_after_cap, "the policy's cap")]
+        if bounded and self._config.timeouts.total is not None:
+            limits.append((self._config.timeouts.total, "the total timeout"))
+        if policy.deadline is not None:
+            limits.append((policy.deadline, "the retry deadline"))
+        cap, what = min(limits, key=lambda item: item[0])
+        if retry_after > cap:
             raise ServerBusy(
                 f"{error.operation or 'call'}: the server asked to retry after {retry_after:g}s, "
-                f"more than the policy's cap of {policy.retry_after_cap:g}s",
+                f"more than {what} of {cap:g}s",
                 retry_after=retry_after,
             ) from error
 
@@ -341,7 +348,7 @@ class Requester:
             error = error_from_response(
                 resp.status, resp.headers, resp.body, operation=operation.value, now=time.time()
             )
-            self._check_retry_after(error, policy is not None and should_retry(error))
+            self._check_retry_after(error, policy is not None and should_retry(error), bounded=True)
             raise error
 
         def counted(exc: BaseException) -> None:
@@ -471,7 +478,10 @@ class Requester:
             error = error_from_response(
                 stream.status, stream.headers, err_body, operation=operation.value, now=time.time()
             )
-            self._check_retry_after(error, policy is not None and should_retry(error))
+            # Streams are exempt from Timeouts.total (long-lived by design).
+            self._check_retry_after(
+                error, policy is not None and should_retry(error), bounded=False
+            )
             raise error
 
         def counted(exc: BaseException) -> None:
