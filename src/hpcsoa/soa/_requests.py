@@ -195,6 +195,9 @@ class MapResult:
         index: position of the input (0-based).
         input: the input itself (``str`` or :class:`Request`).
         latency: seconds from the request being queued for sending to its response arriving.
+            The clock is read once per send chunk and once per received chunk (not per
+            request, which would cost more than the rest of the bookkeeping), so requests
+            that travelled together share a value.
         response: the full :class:`Response` (``output``, ``fault``, ``user_data``, ...).
     """
 
