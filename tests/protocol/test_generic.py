@@ -13,9 +13,8 @@ encoders must reproduce the golden bytes exactly, so a symmetric bug cannot hide
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from codec_support import golden, run, split_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,6 @@ from hpcsoa._exceptions import (
     EncodeError,
     FieldTooLarge,
     IncompletePage,
-    ProtocolError,
 )
 from hpcsoa.protocol._generic import (
     SEPARATOR,
@@ -46,7 +44,6 @@ from hpcsoa.protocol._models import (
     GenericResponse,
 )
 
-SPEC = Path(__file__).resolve().parent.parent / "fixtures" / "spec"
 REPLY = GENERIC_REPLY_ACTION
 RETRY_FAULT = "http://hpc.microsoft.com/session/RetryOperationError"
 
@@ -55,32 +52,6 @@ field_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\uffff\x00"),
     max_size=40,
 )
-
-
-def golden(name: str) -> bytes:
-    return (SPEC / name).read_bytes()
-
-
-def split_at(data: bytes, points: list[int]) -> list[bytes]:
-    cuts = sorted({p % (len(data) + 1) for p in points})
-    chunks, last = [], 0
-    for cut in cuts:
-        chunks.append(data[last:cut])
-        last = cut
-    chunks.append(data[last:])
-    return chunks
-
-
-def run(decoder: GenericRequestDecoder | GenericResponseDecoder, chunks: list[bytes]):
-    """Feed every chunk then close; return (items, exception type or None)."""
-    items: list[object] = []
-    try:
-        for chunk in chunks:
-            items.extend(decoder.feed(chunk))
-        decoder.close()
-    except ProtocolError as exc:
-        return items, type(exc)
-    return items, None
 
 
 # --- golden samples ---------------------------------------------------------------------------

@@ -19,9 +19,21 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 
 import pytest
+from codec_support import (
+    ECHO_BODY,
+    SPEC_ARRAY_REQUEST,
+    SPEC_REQUEST,
+    SPEC_RESPONSES,
+    TEMPURI,
+    array,
+    canonical_response,
+    golden,
+    requests,
+    responses,
+    run,
+)
 
 from hpcsoa._exceptions import (
     DecodeError,
@@ -56,47 +68,15 @@ from hpcsoa.protocol._soap import (
     wcf_reply_body,
 )
 
-SPEC = Path(__file__).resolve().parent.parent / "fixtures" / "spec"
 S = "http://www.w3.org/2003/05/soap-envelope"
 A = "http://www.w3.org/2005/08/addressing"
 H = "http://www.microsoft.com/hpc"
 ENV = f'<s:Envelope xmlns:s="{S}" xmlns:a="{A}">'
-TEMPURI = "http://tempuri.org/"
-ECHO_BODY = '<Echo xmlns="http://tempuri.org/"><input>hello</input></Echo>'
-ECHO_REPLY = (
-    '<EchoResponse xmlns="http://tempuri.org/"><EchoResult>CN01:hello</EchoResult></EchoResponse>'
-)
-
-
-def golden(name: str) -> bytes:
-    return (SPEC / name).read_bytes()
 
 
 def compact(pretty: bytes) -> bytes:
     text = re.sub(rb"\s*<!--.*?-->\s*", b"", pretty, flags=re.S)
     return re.sub(rb">\s+<", b"><", text.strip())
-
-
-def split_at(data: bytes, points: list[int]) -> list[bytes]:
-    cuts = sorted({p % (len(data) + 1) for p in points})
-    chunks, last = [], 0
-    for cut in cuts:
-        chunks.append(data[last:cut])
-        last = cut
-    chunks.append(data[last:])
-    return chunks
-
-
-def run(decoder, chunks):
-    """Feed every chunk then close; return (items, exception type or None)."""
-    items: list[object] = []
-    try:
-        for chunk in chunks:
-            items.extend(decoder.feed(chunk))
-        decoder.close()
-    except ProtocolError as exc:
-        return items, type(exc)
-    return items, None
 
 
 def first_error(decoder, chunks) -> ProtocolError:
@@ -107,50 +87,6 @@ def first_error(decoder, chunks) -> ProtocolError:
     except ProtocolError as exc:
         return exc
     raise AssertionError("no error raised")
-
-
-def responses(body: bytes, *, fast_path: bool = True, cap: int = 1 << 20):
-    items, error = run(SoapResponseDecoder(cap, fast_path=fast_path), [body])
-    assert error is None, error
-    return items
-
-
-def requests(body: bytes, *, fast_path: bool = True, cap: int = 1 << 20):
-    items, error = run(SoapRequestArrayDecoder(cap, fast_path=fast_path), [body])
-    assert error is None, error
-    return items
-
-
-def array(*envelopes: bytes | str) -> bytes:
-    parts = [e.encode() if isinstance(e, str) else e for e in envelopes]
-    return RESPONSE_ARRAY_OPEN + b"".join(parts) + RESPONSE_ARRAY_CLOSE
-
-
-SPEC_REQUEST = SoapRequest(
-    action="http://tempuri.org/IEchoSvc/Echo",
-    body=ECHO_BODY,
-    message_id="urn:uuid:6f1c2b52-6e0f-4c53-9a0b-0d2a4bb0c001",
-    user_data="row-1",
-    client_id="nightly",
-)
-SPEC_ARRAY_REQUEST = SoapRequest(
-    action="http://tempuri.org/IEchoSvc/Echo",
-    body=ECHO_BODY,
-    message_id="urn:uuid:0b6d3c2e-39f7-4d1e-9f0e-5a1d2a7c0001",
-    user_data="0",
-)
-SPEC_RESPONSES = [
-    SoapResponse(
-        action="http://tempuri.org/IEchoSvc/EchoResponse",
-        relates_to="urn:uuid:0b6d3c2e-39f7-4d1e-9f0e-5a1d2a7c0001",
-        request_action="http://tempuri.org/IEchoSvc/Echo",
-        user_data="0",
-        callback_id="",
-        body=ECHO_REPLY,
-        result="CN01:hello",
-    ),
-    EndOfResponses(1, EndOfResponsesReason.SUCCESS),
-]
 
 
 # --- golden samples ---------------------------------------------------------------------------
@@ -362,19 +298,6 @@ def test_foreign_fault_shape():
     [item] = responses(array(envelope))
     assert item.fault == SoaFault("Fault", "Sender", "kaputt")
     assert item.relates_to is None
-
-
-def canonical_response(**overrides: object) -> bytes:
-    values: dict[str, object] = {
-        "action": "http://tempuri.org/IEchoSvc/EchoResponse",
-        "relates_to": "urn:uuid:1",
-        "request_action": "http://tempuri.org/IEchoSvc/Echo",
-        "user_data": "7",
-        "callback_id": "",
-        "body": wcf_reply_body("Echo", "hi", TEMPURI),
-    }
-    values.update(overrides)
-    return encode_soap_response(**values)  # type: ignore[arg-type]
 
 
 # --- bad input ---------------------------------------------------------------------------------

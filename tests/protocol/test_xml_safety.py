@@ -7,10 +7,11 @@ byte at a time, through both the fast path and the full parser.
 from __future__ import annotations
 
 import pytest
+from codec_support import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hpcsoa._exceptions import DecodeError, EncodeError, ProtocolError, UnsafeXMLError
+from hpcsoa._exceptions import DecodeError, EncodeError, UnsafeXMLError
 from hpcsoa.protocol._models import SoapResponse
 from hpcsoa.protocol._soap import (
     RESPONSE_ARRAY_CLOSE,
@@ -69,17 +70,6 @@ ATTACKS = [
     b"<r>\n<!NOTATION n SYSTEM 'x'></r>",
 ]
 DECODERS = [SoapResponseDecoder, SoapRequestArrayDecoder]
-
-
-def run(decoder, chunks):
-    items: list[object] = []
-    try:
-        for chunk in chunks:
-            items.extend(decoder.feed(chunk))
-        decoder.close()
-    except ProtocolError as exc:
-        return items, type(exc)
-    return items, None
 
 
 @pytest.mark.parametrize("body", ATTACKS)
