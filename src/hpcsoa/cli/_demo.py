@@ -26,6 +26,7 @@ import hpcsoa
 
 from ._base import HpcCommand, run_async
 from ._errors import ExitCode
+from ._options import window_option
 from ._output import enum_text, make_console, print_table
 from ._progress import make_progress
 
@@ -218,13 +219,7 @@ def _print_summary(report: DemoReport) -> None:
     show_default=True,
     help="Simulated service time per request.",
 )
-@click.option(
-    "--window",
-    type=click.IntRange(1, 1_000_000),
-    default=10_000,
-    show_default=True,
-    help="Requests outstanding at most.",
-)
+@window_option
 @click.option("--keep-serving", is_flag=True, help="Keep the emulator up afterwards (Ctrl-C).")
 @click.option("--no-job", is_flag=True, hidden=True, help="Skip the parametric-sweep job.")
 def demo(

@@ -304,3 +304,13 @@ def configure_logging(state: CliState) -> Callable[[], None]:
         logger.setLevel(previous)
 
     return undo
+
+
+window_option = click.option(
+    "--window",
+    type=click.IntRange(1, 1_000_000),
+    default=10_000,
+    show_default=True,
+    help="Requests outstanding at most.",
+)
+"""``--window`` of ``demo`` and ``sweep`` (``session.map``'s in-flight bound)."""

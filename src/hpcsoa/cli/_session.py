@@ -7,6 +7,7 @@ prints the id, later commands name it (``attach`` checks it, ``close`` ends it).
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,7 +19,7 @@ from ._output import emit_json, enum_text, print_table, to_jsonable
 from ._sweep_io import SweepItem, as_text, iter_csv, iter_jsonl
 
 if TYPE_CHECKING:
-    from hpcsoa import BrokerClientStatus, SoaSession
+    from hpcsoa import BrokerClientStatus, HpcClient, SoaSession
 
 __all__ = ["session"]
 
@@ -49,6 +50,23 @@ def _print_info(info: dict[str, Any], as_json: bool) -> None:
         print_table(["field", "value"], list(info.items()), show_header=False)
 
 
+def _show_session(
+    conn: Connection,
+    as_json: bool,
+    open_session: Callable[[HpcClient], Awaitable[SoaSession]],
+) -> None:
+    """Create or attach, print what the service says, and leave the session running."""
+
+    async def go() -> dict[str, Any]:
+        async with open_client(conn) as client:
+            s = await open_session(client)
+            info = _session_info(s)
+            await s.detach()
+            return info
+
+    _print_info(run_async(go()), as_json)
+
+
 @click.group(cls=HpcGroup)
 def session() -> None:
     """Create, inspect and close SOA sessions and their batches, one call at a time."""
@@ -62,15 +80,7 @@ def session() -> None:
 def create(conn: Connection, service: str, durable: bool, as_json: bool) -> int:
     """Create a session and print its id (it stays open: close it with `session close`)."""
     conn = resolve_connection(conn)
-
-    async def go() -> dict[str, Any]:
-        async with open_client(conn) as client:
-            s = await client.create_session(service, durable=durable)
-            info = _session_info(s)
-            await s.detach()
-            return info
-
-    _print_info(run_async(go()), as_json)
+    _show_session(conn, as_json, lambda c: c.create_session(service, durable=durable))
     return ExitCode.OK
 
 
@@ -82,15 +92,7 @@ def create(conn: Connection, service: str, durable: bool, as_json: bool) -> int:
 def attach(conn: Connection, session_id: int, durable: bool, as_json: bool) -> int:
     """Attach to a session and print what the service says about it."""
     conn = resolve_connection(conn)
-
-    async def go() -> dict[str, Any]:
-        async with open_client(conn) as client:
-            s = await client.attach_session(session_id, durable=durable)
-            info = _session_info(s)
-            await s.detach()
-            return info
-
-    _print_info(run_async(go()), as_json)
+    _show_session(conn, as_json, lambda c: c.attach_session(session_id, durable=durable))
     return ExitCode.OK
 
 

@@ -26,7 +26,13 @@ import hpcsoa
 
 from ._base import HpcCommand, run_async
 from ._errors import CliError, ExitCode
-from ._options import Connection, connection_options, open_client, resolve_connection
+from ._options import (
+    Connection,
+    connection_options,
+    open_client,
+    resolve_connection,
+    window_option,
+)
 from ._output import to_jsonable
 from ._progress import ProgressReporter, make_progress
 from ._sweep_io import (
@@ -327,13 +333,7 @@ async def run_sweep(
 )
 @click.option("--input-column", help="CSV column holding the input (default: 'input' or sole).")
 @click.option("--id-column", help="CSV column holding the id (default: 'id' or row number).")
-@click.option(
-    "--window",
-    type=click.IntRange(1, 1_000_000),
-    default=10_000,
-    show_default=True,
-    help="Requests outstanding at most.",
-)
+@window_option
 @click.option(
     "--ordered/--unordered",
     default=False,
