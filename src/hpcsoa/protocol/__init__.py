@@ -39,6 +39,8 @@ from ._generic import SEPARATOR as SEPARATOR
 from ._generic import TERMINATOR as TERMINATOR
 from ._generic import GenericRequestDecoder as GenericRequestDecoder
 from ._generic import GenericResponseDecoder as GenericResponseDecoder
+from ._generic import GenericResponseFieldsDecoder as GenericResponseFieldsDecoder
+from ._generic import ResponseFields as ResponseFields
 from ._generic import encode_generic_request as encode_generic_request
 from ._generic import encode_generic_requests as encode_generic_requests
 from ._generic import encode_generic_response as encode_generic_response

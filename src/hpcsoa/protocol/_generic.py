@@ -22,6 +22,7 @@ once, and builds the frozen models without their generated ``__init__`` (see :fu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Any, Final, Generic, TypeVar
@@ -408,24 +409,13 @@ class GenericRequestDecoder(_RecordDecoder[GenericRequest]):
         )
 
 
-class GenericResponseDecoder(_RecordDecoder[GenericResponse | EndOfResponses]):
-    """Incremental decoder of a Get Responses body in generic framing (client side).
+ResponseFields = tuple[str, str, str]
+"""``(action, output, user_data)`` of one generic response record, as decoded text."""
 
-    Args:
-        max_record_bytes: largest accepted record (without its terminator).
 
-    ``feed(data)`` returns the :class:`GenericResponse` records completed by ``data`` and, at
-    the end, the :class:`EndOfResponses` trailer. A body that ends without the trailer is legal
-    (a ``count``-limited page). ``ended`` is true once the trailer was seen; ``messages`` counts
-    the responses (not the trailer) decoded so far.
-
-    Raises (from ``feed``/``close``):
-        DecodeError: a record without exactly three fields, invalid UTF-8, a trailer whose
-            count is not a decimal integer or whose reason is not ``Success``,
-            ``ClientPurged`` or ``ClientTimeout``, or any byte after the trailer.
-        FieldTooLarge: a record over ``max_record_bytes``.
-        IncompletePage: (``close``) the input ended inside a record.
-    """
+class _ResponseDecoderBase(_RecordDecoder[_Item]):
+    """Framing, trailer and error handling of a Get Responses body (generic framing); the
+    subclasses choose what a record becomes (``_fast_loop`` and ``_build``)."""
 
     _kind = "response record"
 
@@ -439,43 +429,30 @@ class GenericResponseDecoder(_RecordDecoder[GenericResponse | EndOfResponses]):
         """Responses (fault records included, trailer excluded) decoded so far."""
         return self._index
 
+    def _fast_loop(
+        self, records: list[bytes], out: list[_Item]
+    ) -> tuple[bytes, bytes] | None:  # pragma: no cover - overridden
+        """Decode records into ``out`` until the trailer (returned as its two fields), the
+        end, or a malformed record (``ValueError``, left to the careful loop)."""
+        raise NotImplementedError
+
+    def _build(self, action: str, output: str, user_data: str) -> _Item:  # pragma: no cover
+        raise NotImplementedError
+
     def _decode(
         self,
         capped: tuple[list[bytes], DecodeError | None],
-        out: list[GenericResponse | EndOfResponses],
+        out: list[_Item],
     ) -> None:
         records, too_large = capped
-        twin = _RESPONSE_TWIN
         trailer = None
-        if twin is not None:
-            # Hot loop: replies, fault records and the trailer; a malformed record hands over
-            # to the careful loop below, which decodes from there and reports the problem.
-            cls = GenericResponse
-            reply_bytes = _REPLY_BYTES
-            end_bytes = _END_BYTES
-            reply = GENERIC_REPLY_ACTION
-            append = out.append
-            separator = SEPARATOR
-            try:
-                for record in records:
-                    action, output, user_data = record.split(separator)
-                    if action == reply_bytes:
-                        action_text = reply
-                    elif action == end_bytes:
-                        trailer = (output, user_data)
-                        break
-                    else:
-                        action_text = action.decode()
-                    obj: Any = twin()
-                    obj.action = action_text
-                    obj.output = output.decode()
-                    obj.user_data = user_data.decode()
-                    obj.__class__ = cls
-                    append(obj)
-            except ValueError:  # wrong field count or UnicodeDecodeError
-                pass
+        # Hot loop: replies, fault records and the trailer; a malformed record hands over
+        # to the careful loop below, which decodes from there and reports the problem.
+        with contextlib.suppress(ValueError):  # wrong field count or UnicodeDecodeError
+            trailer = self._fast_loop(records, out)
         done = len(out)
         if trailer is None:
+            build = self._build
             for i in range(done, len(records)):
                 try:
                     action, output, user_data = records[i].split(SEPARATOR)
@@ -483,9 +460,7 @@ class GenericResponseDecoder(_RecordDecoder[GenericResponse | EndOfResponses]):
                         trailer = (output, user_data)
                         done = i
                         break
-                    out.append(
-                        GenericResponse(action.decode(), output.decode(), user_data.decode())
-                    )
+                    out.append(build(action.decode(), output.decode(), user_data.decode()))
                 except ValueError:  # wrong field count or UnicodeDecodeError
                     self._index += i
                     raise _field_error(records[i], self._index, 3) from None
@@ -493,7 +468,7 @@ class GenericResponseDecoder(_RecordDecoder[GenericResponse | EndOfResponses]):
                 done = len(records)
         self._index += done
         if trailer is not None:
-            out.append(self._trailer(*trailer))
+            out.append(self._trailer(*trailer))  # type: ignore[arg-type]
             if done + 1 < len(records) or too_large is not None:
                 raise DecodeError("data after the EndOfGetResponse trailer")
         elif too_large is not None:
@@ -527,9 +502,91 @@ class GenericResponseDecoder(_RecordDecoder[GenericResponse | EndOfResponses]):
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("ended" if self._ended else "open")
         return (
-            f"<GenericResponseDecoder {state} messages={self._index} "
+            f"<{type(self).__name__} {state} messages={self._index} "
             f"buffered={len(self._buf)}B error={self._error is not None}>"
         )
+
+
+class GenericResponseDecoder(_ResponseDecoderBase[GenericResponse | EndOfResponses]):
+    """Incremental decoder of a Get Responses body in generic framing (client side).
+
+    Args:
+        max_record_bytes: largest accepted record (without its terminator).
+
+    ``feed(data)`` returns the :class:`GenericResponse` records completed by ``data`` and, at
+    the end, the :class:`EndOfResponses` trailer. A body that ends without the trailer is legal
+    (a ``count``-limited page). ``ended`` is true once the trailer was seen; ``messages`` counts
+    the responses (not the trailer) decoded so far.
+
+    Raises (from ``feed``/``close``):
+        DecodeError: a record without exactly three fields, invalid UTF-8, a trailer whose
+            count is not a decimal integer or whose reason is not ``Success``,
+            ``ClientPurged`` or ``ClientTimeout``, or any byte after the trailer.
+        FieldTooLarge: a record over ``max_record_bytes``.
+        IncompletePage: (``close``) the input ended inside a record.
+    """
+
+    _build = GenericResponse
+
+    def _fast_loop(
+        self, records: list[bytes], out: list[GenericResponse | EndOfResponses]
+    ) -> tuple[bytes, bytes] | None:
+        twin = _RESPONSE_TWIN
+        if twin is None:  # pragma: no cover - only if the model's layout changes
+            return None
+        cls = GenericResponse
+        reply_bytes = _REPLY_BYTES
+        end_bytes = _END_BYTES
+        reply = GENERIC_REPLY_ACTION
+        append = out.append
+        separator = SEPARATOR
+        for record in records:
+            action, output, user_data = record.split(separator)
+            if action == reply_bytes:
+                action_text = reply
+            elif action == end_bytes:
+                return (output, user_data)
+            else:
+                action_text = action.decode()
+            obj: Any = twin()
+            obj.action = action_text
+            obj.output = output.decode()
+            obj.user_data = user_data.decode()
+            obj.__class__ = cls
+            append(obj)
+        return None
+
+
+class GenericResponseFieldsDecoder(_ResponseDecoderBase[ResponseFields | EndOfResponses]):
+    """:class:`GenericResponseDecoder` that returns each response as a plain
+    ``(action, output, user_data)`` tuple of ``str`` instead of a :class:`GenericResponse`.
+
+    Same framing, validation and errors. Meant for hot client loops that turn records into
+    their own result objects at once: tuples of strings cost less to build, and the garbage
+    collector stops tracking them, where model instances would keep it busy.
+    """
+
+    @staticmethod
+    def _build(action: str, output: str, user_data: str) -> ResponseFields:
+        return (action, output, user_data)
+
+    def _fast_loop(
+        self, records: list[bytes], out: list[ResponseFields | EndOfResponses]
+    ) -> tuple[bytes, bytes] | None:
+        reply_bytes = _REPLY_BYTES
+        end_bytes = _END_BYTES
+        reply = GENERIC_REPLY_ACTION
+        append = out.append
+        separator = SEPARATOR
+        for record in records:
+            action, output, user_data = record.split(separator)
+            if action == reply_bytes:
+                append((reply, output.decode(), user_data.decode()))
+            elif action == end_bytes:
+                return (output, user_data)
+            else:
+                append((action.decode(), output.decode(), user_data.decode()))
+        return None
 
 
 # --- bulk encoding (client hot loop) -------------------------------------------------------------

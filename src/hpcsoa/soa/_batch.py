@@ -44,7 +44,7 @@ from ._responses import DeliveredKeys, Key, ResponseStream, generic_key
 from ._sender import pump
 
 if TYPE_CHECKING:
-    from ._requests import Event
+    from ._requests import Record
     from ._session import SoaSession
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_MAX_REQUEST_COUNT", "Batch", "BatchState"]
@@ -200,7 +200,7 @@ class Batch:
         """The user data this batch object gives request ``index`` when the caller gave none."""
         return f"{self.token}:{index}"
 
-    def _key(self, event: Event) -> Key:
+    def _key(self, event: Record) -> Key:
         """De-duplication key of a response (see ``_responses`` module docstring)."""
         if self.generic or type(event) is not SoapResponse:
             return generic_key(event)

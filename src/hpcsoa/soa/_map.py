@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterable, Iterable
-from itertools import repeat
+from itertools import compress, repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ import anyio
 
 from .._exceptions import ClientClosed, HpcError, SessionError, StreamConsumed
 from ..protocol import EndOfResponsesReason, Operation
-from ._requests import Event, MapResult
+from ._requests import MapRecord, MapResult
 from ._responses import PageReader
 from ._sender import Window, pump
 
@@ -51,6 +51,12 @@ if TYPE_CHECKING:
     from ._session import SoaSession
 
 __all__ = ["MapStream"]
+
+# A result on its way to the consumer: ((index, input, time queued), time received, record).
+# The MapResult is built only when it is handed out, so the objects the garbage collector
+# tracks live for one loop iteration instead of waiting in buffers.
+_Ready = tuple[tuple[int, Any, float], float, MapRecord]
+_new_result = MapResult.__new__
 
 logger = logging.getLogger("hpcsoa.soa")
 
@@ -87,7 +93,7 @@ class _Engine:
         ordered: bool,
         page_size: int,
         refill: int,
-        send: MemoryObjectSendStream[list[MapResult]],
+        send: MemoryObjectSendStream[list[_Ready]],
     ) -> None:
         self.session = session
         self.batch = batch
@@ -97,11 +103,10 @@ class _Engine:
         self.ordered = ordered
         self.page_size = page_size
         self.base = batch._next_index
-        # wire key (user data / MessageID) → input / index / time queued; O(window)
-        self.waiting: dict[str | None, Any] = {}
-        self.indexes: dict[str | None, int] = {}
-        self.born: dict[str | None, float] = {}
-        self.reorder: dict[int, MapResult] = {}
+        # wire key (user data / MessageID) → (index, input, time queued); O(window). The
+        # tuples hold no containers (for str inputs), so the garbage collector untracks them.
+        self.waiting: dict[str | None, tuple[int, Any, float]] = {}
+        self.reorder: dict[int, _Ready] = {}
         self.next_ordered = 0
         self.send = send
         self.error: BaseException | None = None
@@ -134,13 +139,10 @@ class _Engine:
         logger.debug("map on batch %r: all %d inputs sent and committed", batch.name, batch.sent)
 
     def _track(self, index: int, items: list[Any], keys: list[str]) -> None:
-        # Three dicts of untracked values (str/int/float) rather than one of tuples: no
-        # per-request object for the garbage collector to scan while it is outstanding.
         n = len(items)
-        base = self.base
-        self.waiting.update(zip(keys, items, strict=True))
-        self.indexes.update(zip(keys, range(index - base, index - base + n), strict=True))
-        self.born.update(zip(keys, repeat(time.monotonic(), n), strict=True))
+        first = index - self.base
+        sent = zip(range(first, first + n), items, repeat(time.monotonic(), n), strict=True)
+        self.waiting.update(zip(keys, sent, strict=True))
         room = self.room
         room.used += n
         if room.used > self.peak_outstanding:
@@ -149,60 +151,34 @@ class _Engine:
     async def _receive_all(self) -> None:
         batch = self.batch
         generic = batch.generic
-        reader = PageReader(batch, page_size=self.page_size)
-        pop_input, pop_index, pop_born = self.waiting.pop, self.indexes.pop, self.born.pop
-        is_waiting = self.indexes.__contains__
+        # Generic records arrive as (action, output, user_data) tuples: no model object per
+        # response, and nothing for the garbage collector to keep scanning.
+        reader = PageReader(batch, page_size=self.page_size, fields=generic)
+        take = self.waiting.pop
         send = self.send
         try:
             while True:
-                responses = await reader.read()
-                if not responses:
+                records = await reader.read()
+                if not records:
                     break
                 now = time.monotonic()
                 # The key each request was sent with: user data (generic) or MessageID.
                 if generic:
-                    keys = [r.user_data for r in responses]
+                    keys = [r[2] for r in records]
                 else:
-                    keys = [r.relates_to or r.user_data for r in responses]  # type: ignore[union-attr]
-                dropped = 0
-                if not all(map(is_waiting, keys)) or len(set(keys)) != len(keys):
-                    # Not outstanding any more: a resent request's second answer, or a
-                    # repeat within this chunk. Keep the first occurrence of each key.
-                    fresh: dict[str | None, Event] = {}
-                    for k, r in zip(keys, responses, strict=True):
-                        if k in fresh or not is_waiting(k):
-                            dropped += 1
-                        else:
-                            fresh[k] = r
-                    keys, responses = list(fresh), list(fresh.values())
-                if generic:
-                    results = [
-                        MapResult(
-                            pop_index(k),
-                            pop_input(k),
-                            now - pop_born(k),
-                            r.action,
-                            r.output,  # type: ignore[union-attr]
-                            r.user_data,
-                        )
-                        for k, r in zip(keys, responses, strict=True)
-                    ]
-                else:
-                    results = [
-                        MapResult(
-                            pop_index(k),
-                            pop_input(k),
-                            now - pop_born(k),
-                            r.action,
-                            None,
-                            r.user_data,
-                            r,  # type: ignore[arg-type]
-                        )
-                        for k, r in zip(keys, responses, strict=True)
-                    ]
+                    keys = [r.relates_to or r.user_data for r in records]
+                # Popping answers "still outstanding?" and claims the request in one step: a
+                # resent request's second answer, a page replayed after a reset or a repeat
+                # within this chunk finds nothing.
+                claimed: list[Any] = list(map(take, keys, repeat(None)))
+                dropped = claimed.count(None)
                 if dropped:
+                    keep = [c is not None for c in claimed]
+                    claimed = list(compress(claimed, keep))
+                    records = list(compress(records, keep))
                     batch._count_duplicates(dropped)
-                if results:
+                if claimed:
+                    results: list[_Ready] = list(zip(claimed, repeat(now), records))
                     reader.progress()
                     batch._count_received(len(results))
                     if self.ordered:
@@ -216,19 +192,19 @@ class _Engine:
             raise SessionError(
                 f"map on batch {batch.name!r} ended early: the broker reported "
                 f"{reader.end_reason.wire_name if reader.end_reason else 'no reason'} with "
-                f"{len(self.indexes)} results missing"
+                f"{len(self.waiting)} results missing"
             )
-        if self.indexes or self.reorder:
+        if self.waiting or self.reorder:
             raise SessionError(
                 f"map on batch {batch.name!r}: the broker ended the batch with "
-                f"{len(self.indexes) + len(self.reorder)} results missing"
+                f"{len(self.waiting) + len(self.reorder)} results missing"
             )
 
-    def _in_order(self, results: list[MapResult]) -> list[MapResult]:
+    def _in_order(self, results: list[_Ready]) -> list[_Ready]:
         buf = self.reorder
         for r in results:
-            buf[r.index] = r
-        out: list[MapResult] = []
+            buf[r[0][0]] = r
+        out: list[_Ready] = []
         nxt = self.next_ordered
         while nxt in buf:
             out.append(buf.pop(nxt))
@@ -296,8 +272,8 @@ class MapStream:
         # Refill in chunks, not one request at a time, once the window is full.
         self._refill = max(1, min(max_request_count, window // 8))
         self._engine: _Engine | None = None
-        self._ready: deque[MapResult] = deque()
-        self._recv: MemoryObjectReceiveStream[list[MapResult]] | None = None
+        self._ready: deque[_Ready] = deque()
+        self._recv: MemoryObjectReceiveStream[list[_Ready]] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._state = _State.NEW
         self._iterating = False
@@ -330,7 +306,13 @@ class MapStream:
         ready = self._ready
         if not ready:
             await self._more()
-        return ready.popleft()
+        (index, item, queued), received, record = ready.popleft()
+        result = _new_result(MapResult)
+        result.index = index
+        result.input = item
+        result.latency = received - queued
+        result._record = record
+        return result
 
     @property
     def yielded(self) -> int:
@@ -398,7 +380,7 @@ class MapStream:
 
     def _start(self) -> None:
         self._session._check_usable()
-        send, self._recv = anyio.create_memory_object_stream[list[MapResult]](
+        send, self._recv = anyio.create_memory_object_stream[list[_Ready]](
             max_buffer_size=_CHANNEL_LISTS
         )
         inputs, self._inputs = self._inputs, None

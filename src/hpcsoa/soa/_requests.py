@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._exceptions import RequestFault
-from ..protocol import GENERIC_REPLY_ACTION, GenericResponse, SoaFault, SoapResponse
+from ..protocol import (
+    GENERIC_REPLY_ACTION,
+    GenericResponse,
+    ResponseFields,
+    SoaFault,
+    SoapResponse,
+)
 
 __all__ = ["DEFAULT_CONTRACT", "DEFAULT_NAMESPACE", "MapResult", "Request", "Response"]
 
@@ -100,6 +106,8 @@ def _generic_fault(action: str, output: str) -> SoaFault:
 
 
 Event = GenericResponse | SoapResponse
+Record = ResponseFields | SoapResponse | GenericResponse
+"""A decoded response record: generic ``(action, output, user_data)``, SOAP, or the model."""
 
 
 class Response:
@@ -116,17 +124,20 @@ class Response:
     """
 
     # One slot: responses are made per message on the hot path, so the fields are read
-    # from the decoded record on access rather than copied.
+    # from the decoded record on access rather than copied. Generic records are plain
+    # (action, output, user_data) tuples, which the garbage collector stops tracking.
     __slots__ = ("_event",)
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Record) -> None:
+        if type(event) is GenericResponse:
+            event = (event.action, event.output, event.user_data)
         self._event = event
 
     @property
     def output(self) -> str | None:
         e = self._event
-        if type(e) is GenericResponse:
-            return e.output if e.action == _GENERIC_REPLY else None
+        if type(e) is tuple:
+            return e[1] if e[0] == _GENERIC_REPLY else None
         assert isinstance(e, SoapResponse)
         return e.result if e.fault is None else None
 
@@ -137,11 +148,13 @@ class Response:
 
     @property
     def user_data(self) -> str | None:
-        return self._event.user_data
+        e = self._event
+        return e[2] if type(e) is tuple else e.user_data  # type: ignore[union-attr]
 
     @property
     def action(self) -> str:
-        return self._event.action
+        e = self._event
+        return e[0] if type(e) is tuple else e.action  # type: ignore[union-attr]
 
     @property
     def message_id(self) -> str | None:
@@ -151,8 +164,8 @@ class Response:
     @property
     def fault(self) -> SoaFault | None:
         e = self._event
-        if type(e) is GenericResponse:
-            return None if e.action == _GENERIC_REPLY else _generic_fault(e.action, e.output)
+        if type(e) is tuple:
+            return None if e[0] == _GENERIC_REPLY else _generic_fault(e[0], e[1])
         assert isinstance(e, SoapResponse)
         return e.fault
 
@@ -160,8 +173,8 @@ class Response:
     def ok(self) -> bool:
         """``True`` unless the request failed."""
         e = self._event
-        if type(e) is GenericResponse:
-            return e.action == _GENERIC_REPLY
+        if type(e) is tuple:
+            return e[0] == _GENERIC_REPLY
         assert isinstance(e, SoapResponse)
         return e.fault is None
 
@@ -188,6 +201,10 @@ class Response:
         return f"<Response user_data={self.user_data!r} {what}>"
 
 
+MapRecord = ResponseFields | SoapResponse
+"""What a map result was decoded from: generic ``(action, output, user_data)`` or SOAP."""
+
+
 class MapResult:
     """One result of ``session.map``: exactly one per input.
 
@@ -201,54 +218,50 @@ class MapResult:
         response: the full :class:`Response` (``output``, ``fault``, ``user_data``, ...).
     """
 
-    # A generic result keeps the three strings, not the decoded record: one object per
-    # result instead of two keeps the garbage collector out of the hot path.
-    __slots__ = ("_action", "_event", "_text", "_user_data", "index", "input", "latency")
+    # The record is kept as decoded (a tuple of three strings in generic mode): one object
+    # per result, made when the result is handed out.
+    __slots__ = ("_record", "index", "input", "latency")
 
     index: int
     input: Any
     latency: float
 
-    def __init__(
-        self,
-        index: int,
-        input: Any,
-        latency: float,
-        action: str,
-        text: str | None,
-        user_data: str | None,
-        event: SoapResponse | None = None,
-    ) -> None:
+    def __init__(self, index: int, input: Any, latency: float, record: MapRecord) -> None:
         self.index = index
         self.input = input
         self.latency = latency
-        self._action = action
-        self._text = text
-        self._user_data = user_data
-        self._event = event
+        self._record = record
 
     @property
     def response(self) -> Response:
-        if self._event is not None:
-            return Response(self._event)
-        return Response(GenericResponse(self._action, self._text or "", self._user_data or ""))
+        return Response(self._record)
 
     @property
     def output(self) -> str | None:
         """The output (``None`` when the request failed)."""
-        if self._event is None:
-            return self._text if self._action == _GENERIC_REPLY else None
-        return Response(self._event).output
+        record = self._record
+        if type(record) is tuple:
+            return record[1] if record[0] == _GENERIC_REPLY else None
+        return self.response.output
+
+    @property
+    def user_data(self) -> str | None:
+        """The request's user data as echoed by the broker."""
+        record = self._record
+        return record[2] if type(record) is tuple else record.user_data  # type: ignore[union-attr]
 
     @property
     def fault(self) -> SoaFault | None:
+        """The fault (kind, code, reason) when the request failed, else ``None``."""
         return self.response.fault
 
     @property
     def ok(self) -> bool:
-        if self._event is None:
-            return self._action == _GENERIC_REPLY
-        return self._event.fault is None
+        """``True`` unless the request failed."""
+        record = self._record
+        if type(record) is tuple:
+            return record[0] == _GENERIC_REPLY
+        return record.fault is None  # type: ignore[union-attr]
 
     def raise_for_fault(self) -> MapResult:
         """Return ``self``, or raise :class:`~hpcsoa.RequestFault` if the request failed."""

@@ -31,7 +31,7 @@ import asyncio
 import logging
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import (
     ClientClosed,
@@ -44,9 +44,9 @@ from .._exceptions import (
     TransportError,
 )
 from ..protocol import EndOfResponses, EndOfResponsesReason, Operation
-from ..protocol._generic import GenericResponseDecoder
+from ..protocol._generic import GenericResponseDecoder, GenericResponseFieldsDecoder
 from ..protocol._soap import SoapResponseDecoder
-from ._requests import Event, Response
+from ._requests import Record, Response
 
 if TYPE_CHECKING:
     from ..transport._aiohttp import _AiohttpStream
@@ -169,9 +169,10 @@ def numbered_key(text: str) -> Key:
     return text
 
 
-def generic_key(event: Event) -> Key:
+def generic_key(event: Record) -> Key:
     """De-duplication key of a generic response: its user data."""
-    return numbered_key(event.user_data or "")
+    user_data = event[2] if type(event) is tuple else event.user_data  # type: ignore[union-attr]
+    return numbered_key(user_data or "")
 
 
 class PageReader:
@@ -182,6 +183,8 @@ class PageReader:
         page_size: ``count`` of each page (``None``: ``-1``, one page until the end).
         action: only responses to requests with this action (``""``: all).
         client_data: echoed in every SOAP response's callback-id header.
+        fields: (generic batches) return each response as an ``(action, output,
+            user_data)`` tuple instead of a :class:`GenericResponse`.
     """
 
     def __init__(
@@ -191,13 +194,17 @@ class PageReader:
         page_size: int | None,
         action: str = "",
         client_data: str = "",
+        fields: bool = False,
     ) -> None:
         self._batch = batch
+        self._fields = fields
         self._page_size = page_size
         self._action = action
         self._client_data = client_data
         self._stream: _AiohttpStream | None = None
-        self._decoder: GenericResponseDecoder | SoapResponseDecoder | None = None
+        self._decoder: (
+            GenericResponseDecoder | GenericResponseFieldsDecoder | SoapResponseDecoder | None
+        ) = None
         self._reset = True
         self._since_reset = 0
         self._page_messages = 0
@@ -247,7 +254,12 @@ class PageReader:
             await stream.aclose()
             raise ClientClosed("the response stream was closed")
         self._stream = stream
-        self._decoder = GenericResponseDecoder() if batch.generic else SoapResponseDecoder()
+        if not batch.generic:
+            self._decoder = SoapResponseDecoder()
+        elif self._fields:
+            self._decoder = GenericResponseFieldsDecoder()
+        else:
+            self._decoder = GenericResponseDecoder()
         if reset:
             self._since_reset = 0
             self.resets += 1
@@ -264,9 +276,9 @@ class PageReader:
         )
         return stream
 
-    async def read(self, limit: int | None = None) -> list[Event]:
+    async def read(self, limit: int | None = None) -> list[Any]:
         """Decoded records (responses and faults) from the next chunk(s), opening pages as
-        needed.
+        needed: :data:`Event` s, or ``(action, output, user_data)`` tuples with ``fields``.
 
         Returns ``[]`` only once the stream has ended (``ended`` is then true).
         ``limit`` caps the ``count`` of a newly opened page.
@@ -311,7 +323,7 @@ class PageReader:
                 if isinstance(last, EndOfResponses):  # the end marker is always last
                     eor = last
                     events.pop()
-            out: list[Event] = events  # type: ignore[assignment]
+            out: list[Any] = events
             n = len(out)
             self._page_messages += n
             self._since_reset += n
@@ -432,9 +444,9 @@ class ResponseStream:
         self._batch = batch
         self._count = count
         self._reader = PageReader(
-            batch, page_size=page_size, action=action, client_data=client_data
+            batch, page_size=page_size, action=action, client_data=client_data, fields=True
         )
-        self._buffer: deque[Event] = deque()
+        self._buffer: deque[Record] = deque()
         self._reported = 0
         self._buffered = 0  # responses ever put in the buffer (received = this - len(buffer))
         self._iterating = False
@@ -524,7 +536,7 @@ class ResponseStream:
                 self._end(reader.end_reason)
                 return
 
-    def _admit(self, events: list[Event]) -> int:
+    def _admit(self, events: list[Record]) -> int:
         """Buffer the events not delivered before; return how many were duplicates.
 
         They are marked delivered as they are buffered; ``_unread()`` takes back what is
@@ -532,39 +544,11 @@ class ResponseStream:
         """
         batch = self._batch
         delivered = batch._delivered
-        other = delivered._other
-        append = self._buffer.append
-        dropped = 0
-        if batch.generic:
-            # numbered_key() inlined, with the space of the previous key cached (hot path).
-            last: str | None = None
-            low = 0
-            above: set[int] = set()
-            for event in events:
-                k = event.user_data or ""
-                space, sep, num = k.rpartition(":")
-                if (
-                    num.isdigit()
-                    and num.isascii()
-                    and (len(num) == 1 or num[0] != "0")
-                    and len(num) < 18
-                    and (space or not sep)
-                ):
-                    if space != last:
-                        numbers = delivered.space(space)
-                        last, low, above = space, numbers.low, numbers.above
-                    n = int(num)
-                    if n < low or n in above:
-                        dropped += 1
-                        continue
-                    above.add(n)
-                elif k:
-                    if k in other:
-                        dropped += 1
-                        continue
-                    other.add(k)
-                append(event)  # (an empty key cannot be de-duplicated)
-        else:
+        buffer = self._buffer
+        if not events:
+            return 0
+        if not batch.generic:
+            dropped = 0
             key_of = batch._key
             for event in events:
                 key = key_of(event)
@@ -573,7 +557,66 @@ class ResponseStream:
                         dropped += 1
                         continue
                     delivered.add(key)
-                append(event)
+                buffer.append(event)
+            delivered.compact()
+            return dropped
+        keys: list[str] = [e[2] for e in events]  # type: ignore[index]
+        # Fast path: a run of the batch's own consecutive ids ("space:n", "space:n+1", ...),
+        # none delivered yet: how responses normally arrive. Equality with the expected
+        # strings also proves every id canonical.
+        space, _, num = keys[0].rpartition(":")
+        if space and num.isdigit() and num.isascii() and len(num) < 18:
+            first = int(num)
+            end = first + len(keys)
+            numbers = delivered.space(space)
+            if (
+                first >= numbers.low
+                and keys == [f"{space}:{n}" for n in range(first, end)]
+                and (not numbers.above or numbers.above.isdisjoint(range(first, end)))
+            ):
+                if first == numbers.low:
+                    numbers.low = end
+                else:
+                    numbers.above.update(range(first, end))
+                numbers.compact()
+                buffer.extend(events)
+                return 0
+        return self._admit_each(events, keys)
+
+    def _admit_each(self, events: list[Record], keys: list[str]) -> int:
+        """``_admit`` one generic response at a time (any mix of keys)."""
+        delivered = self._batch._delivered
+        other = delivered._other
+        append = self._buffer.append
+        dropped = 0
+        # numbered_key() inlined, with the space of the previous key cached.
+        last: str | None = None
+        low = 0
+        above: set[int] = set()
+        for event, k in zip(events, keys, strict=True):
+            k = k or ""
+            space, sep, num = k.rpartition(":")
+            if (
+                num.isdigit()
+                and num.isascii()
+                and (len(num) == 1 or num[0] != "0")
+                and len(num) < 18
+                and (space or not sep)
+            ):
+                if space != last:
+                    numbers = delivered.space(space)
+                    last, low, above = space, numbers.low, numbers.above
+                n = int(num)
+                if n < low or n in above:
+                    dropped += 1
+                    continue
+                above.add(n)
+            elif k:
+                if k in other:
+                    dropped += 1
+                    continue
+                other.add(k)
+            append(event)  # (an empty key cannot be de-duplicated)
         delivered.compact()
         return dropped
 
