@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hpcsoa
 from hpcsoa.protocol import GENERIC_REPLY_ACTION, GenericResponse, SoaFault, SoapResponse
-from hpcsoa.soa._responses import DeliveredKeys, generic_key
+from hpcsoa.soa._responses import DeliveredKeys, admit_each, admit_generic, generic_key
 from hpcsoa.soa._sender import Aborted, Window
 
 
@@ -93,3 +96,60 @@ def test_response_views_of_generic_and_soap_records() -> None:
         soap.raise_for_fault()
     assert ok == hpcsoa.Response(GenericResponse(GENERIC_REPLY_ACTION, "out", "7"))
     assert "out" in repr(ok)
+
+
+# Keys as responses carry them: runs of a batch's own ids (sometimes replayed, cut or
+# duplicated), other spaces, bare numbers, non-canonical numbers and users' own strings.
+_key_runs = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["t1", "t2"]), st.integers(0, 40), st.integers(1, 12)).map(
+            lambda r: [f"{r[0]}:{n}" for n in range(r[1], r[1] + r[2])]
+        ),
+        st.lists(
+            st.one_of(
+                st.sampled_from(["t1:3", "t1:03", "7", ":5", "", "mine", "t1:x", "a:b:4"]),
+                st.integers(0, 50).map(lambda n: f"t1:{n}"),
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+    ),
+    max_size=12,
+)
+
+
+@given(_key_runs)
+@settings(max_examples=300, deadline=None)
+def test_admit_fast_path_equals_one_by_one(runs: list[list[str]]) -> None:
+    fast_keys, slow_keys = DeliveredKeys(), DeliveredKeys()
+    fast_buf: deque[object] = deque()
+    slow_buf: deque[object] = deque()
+    for run in runs:
+        records = [(GENERIC_REPLY_ACTION, f"out {k}", k) for k in run]
+        dropped_fast = admit_generic(fast_keys, list(records), fast_buf)
+        dropped_slow = admit_each(slow_keys, list(records), run, slow_buf)
+        assert dropped_fast == dropped_slow
+        assert list(fast_buf) == list(slow_buf)
+        assert len(fast_keys) == len(slow_keys)
+    for run in runs:
+        for k in run:
+            assert (generic_key((GENERIC_REPLY_ACTION, "", k)) in fast_keys) == (
+                generic_key((GENERIC_REPLY_ACTION, "", k)) in slow_keys
+            )
+    # every non-empty key was delivered at most once
+    delivered = [r[2] for r in fast_buf if r[2]]  # type: ignore[index]
+    assert len({generic_key((GENERIC_REPLY_ACTION, "", k)) for k in delivered}) == len(delivered)
+
+
+def test_admit_fast_path_after_a_gap_and_a_replay() -> None:
+    keys = DeliveredKeys()
+    buf: deque[object] = deque()
+    run = [(GENERIC_REPLY_ACTION, "o", f"t:{n}") for n in range(10, 20)]
+    assert admit_generic(keys, run, buf) == 0  # above the low-water mark 0: kept as members
+    assert keys.footprint() == 10
+    assert admit_generic(keys, run, buf) == 10  # a replay of the same run
+    head = [(GENERIC_REPLY_ACTION, "o", f"t:{n}") for n in range(10)]
+    assert admit_generic(keys, head, buf) == 0  # fills the gap: everything compacts
+    assert keys.footprint() == 0
+    assert len(keys) == 20
+    assert len(buf) == 20

@@ -56,7 +56,7 @@ __all__ = ["DeliveredKeys", "ResponseStream"]
 
 logger = logging.getLogger("hpcsoa.soa")
 
-_MAX_INT_KEY: Final = 10**18
+_new_response = Response.__new__
 
 
 Key = tuple[str, int] | str
@@ -173,6 +173,74 @@ def generic_key(event: Record) -> Key:
     """De-duplication key of a generic response: its user data."""
     user_data = event[2] if type(event) is tuple else event.user_data  # type: ignore[union-attr]
     return numbered_key(user_data or "")
+
+
+def admit_generic(delivered: DeliveredKeys, records: list[Any], buffer: deque[Any]) -> int:
+    """Append to ``buffer`` the generic records whose user data was not delivered before,
+    marking them delivered; return how many were dropped as duplicates."""
+    if not records:
+        return 0
+    keys: list[str] = [r[2] for r in records]
+    # Fast path: a run of consecutive numbered ids ("space:n", "space:n+1", ...), none
+    # delivered yet: how a batch's own responses normally arrive. Equality with the expected
+    # strings also proves every id canonical.
+    space, _, num = keys[0].rpartition(":")
+    if space and num.isdigit() and num.isascii() and len(num) < 18:
+        first = int(num)
+        end = first + len(keys)
+        numbers = delivered.space(space)
+        if (
+            first >= numbers.low
+            and keys == [f"{space}:{n}" for n in range(first, end)]
+            and (not numbers.above or numbers.above.isdisjoint(range(first, end)))
+        ):
+            if first == numbers.low:
+                numbers.low = end
+            else:
+                numbers.above.update(range(first, end))
+            numbers.compact()
+            buffer.extend(records)
+            return 0
+    return admit_each(delivered, records, keys, buffer)
+
+
+def admit_each(
+    delivered: DeliveredKeys, records: list[Any], keys: list[str], buffer: deque[Any]
+) -> int:
+    """:func:`admit_generic` one record at a time (any mix of keys)."""
+    other = delivered._other
+    append = buffer.append
+    dropped = 0
+    # numbered_key() inlined, with the space of the previous key cached.
+    last: str | None = None
+    low = 0
+    above: set[int] = set()
+    for record, k in zip(records, keys, strict=True):
+        k = k or ""
+        space, sep, num = k.rpartition(":")
+        if (
+            num.isdigit()
+            and num.isascii()
+            and (len(num) == 1 or num[0] != "0")
+            and len(num) < 18
+            and (space or not sep)
+        ):
+            if space != last:
+                numbers = delivered.space(space)
+                last, low, above = space, numbers.low, numbers.above
+            n = int(num)
+            if n < low or n in above:
+                dropped += 1
+                continue
+            above.add(n)
+        elif k:
+            if k in other:
+                dropped += 1
+                continue
+            other.add(k)
+        append(record)  # (an empty key cannot be de-duplicated)
+    delivered.compact()
+    return dropped
 
 
 class PageReader:
@@ -488,7 +556,9 @@ class ResponseStream:
             await self._fill()
             if not buffer:
                 raise StopAsyncIteration
-        return Response(buffer.popleft())
+        response = _new_response(Response)  # the buffer holds records, never models
+        response._event = buffer.popleft()
+        return response
 
     @property
     def received(self) -> int:
@@ -560,65 +630,7 @@ class ResponseStream:
                 buffer.append(event)
             delivered.compact()
             return dropped
-        keys: list[str] = [e[2] for e in events]  # type: ignore[index]
-        # Fast path: a run of the batch's own consecutive ids ("space:n", "space:n+1", ...),
-        # none delivered yet: how responses normally arrive. Equality with the expected
-        # strings also proves every id canonical.
-        space, _, num = keys[0].rpartition(":")
-        if space and num.isdigit() and num.isascii() and len(num) < 18:
-            first = int(num)
-            end = first + len(keys)
-            numbers = delivered.space(space)
-            if (
-                first >= numbers.low
-                and keys == [f"{space}:{n}" for n in range(first, end)]
-                and (not numbers.above or numbers.above.isdisjoint(range(first, end)))
-            ):
-                if first == numbers.low:
-                    numbers.low = end
-                else:
-                    numbers.above.update(range(first, end))
-                numbers.compact()
-                buffer.extend(events)
-                return 0
-        return self._admit_each(events, keys)
-
-    def _admit_each(self, events: list[Record], keys: list[str]) -> int:
-        """``_admit`` one generic response at a time (any mix of keys)."""
-        delivered = self._batch._delivered
-        other = delivered._other
-        append = self._buffer.append
-        dropped = 0
-        # numbered_key() inlined, with the space of the previous key cached.
-        last: str | None = None
-        low = 0
-        above: set[int] = set()
-        for event, k in zip(events, keys, strict=True):
-            k = k or ""
-            space, sep, num = k.rpartition(":")
-            if (
-                num.isdigit()
-                and num.isascii()
-                and (len(num) == 1 or num[0] != "0")
-                and len(num) < 18
-                and (space or not sep)
-            ):
-                if space != last:
-                    numbers = delivered.space(space)
-                    last, low, above = space, numbers.low, numbers.above
-                n = int(num)
-                if n < low or n in above:
-                    dropped += 1
-                    continue
-                above.add(n)
-            elif k:
-                if k in other:
-                    dropped += 1
-                    continue
-                other.add(k)
-            append(event)  # (an empty key cannot be de-duplicated)
-        delivered.compact()
-        return dropped
+        return admit_generic(delivered, events, buffer)
 
     def _unread(self) -> None:
         """Responses parsed but not handed out: not delivered (the next reader gets them)."""

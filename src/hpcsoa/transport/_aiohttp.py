@@ -2,8 +2,8 @@
 
 It owns one ``aiohttp.ClientSession`` with a ``TCPConnector(limit=...)`` (created lazily, on the
 first request, so configuration never touches the event loop), or borrows a caller's session
-and then never closes it. Credentials are added by one client middleware, and only for the
-configured origin and the broker nodes the service names. Every aiohttp failure is translated
+and then never closes it. Credentials are added to a request's headers only when it goes to
+the configured origin or a broker node the service named (redirects are never followed). Every aiohttp failure is translated
 here, in :func:`translate_error`, into the ``TransportError`` family, most specific first.
 """
 
@@ -255,13 +255,12 @@ class AiohttpTransport:
             (base.scheme, (base.host or "").lower(), base.port)
         }
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
-        self._urls: dict[tuple[object, ...], URL] = {}
+        self._urls: dict[tuple[object, ...], tuple[URL, tuple[tuple[str, str], ...]]] = {}
         t = config.timeouts
         # aiohttp's "connect" timeout covers the pool wait and the connection together, so
         # the pool wait gets its own bound here: a semaphore of the pool size.
         self._pool_wait = t.pool if session is None else None
         self._slots: asyncio.Semaphore | None = None
-        self._middlewares = (self._auth_middleware,)
         self.requests_sent = 0
 
     # -- configuration helpers -------------------------------------------------------------
@@ -299,18 +298,7 @@ class AiohttpTransport:
     def trust_authority(self, authority: str) -> None:
         """Allow credentials for ``authority`` over the configured scheme (broker nodes)."""
         self._trusted.add(_origin_key(self._scheme, authority))
-
-    async def _auth_middleware(
-        self,
-        req: aiohttp.ClientRequest,
-        handler: aiohttp.ClientHandlerType,
-    ) -> aiohttp.ClientResponse:
-        header = self._auth_header
-        if header is not None and "Authorization" not in req.headers:
-            url = req.url
-            if (url.scheme, (url.host or "").lower(), url.port) in self._trusted:
-                req.headers["Authorization"] = header
-        return await handler(req)
+        self._urls.clear()  # cached targets of that authority were built without credentials
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -328,7 +316,6 @@ class AiohttpTransport:
             )
             session = aiohttp.ClientSession(
                 connector=self._connector,
-                middlewares=self._middlewares,
                 headers={"User-Agent": _USER_AGENT},
                 skip_auto_headers=_SKIP_AUTO,
                 auto_decompress=False,
@@ -339,15 +326,32 @@ class AiohttpTransport:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _url(self, request: HttpRequest, authority: str) -> URL:
-        key = (authority, request.path, request.query)
-        url = self._urls.get(key)
-        if url is None:
+    def _target(
+        self, request: HttpRequest, authority: str
+    ) -> tuple[URL, tuple[tuple[str, str], ...]]:
+        """The URL and headers to send ``request`` to ``authority`` with.
+
+        Credentials go only to trusted origins (the base URL's, and broker nodes the service
+        named): redirects are never followed, so the header cannot travel further. Cached per
+        request shape: batch traffic repeats a few shapes with new bodies.
+        """
+        key = (authority, request.path, request.query, request.headers)
+        target = self._urls.get(key)
+        if target is None:
             url = URL(f"{self._scheme}://{authority}{self._prefix}{request.target}", encoded=True)
+            headers = request.headers
+            header = self._auth_header
+            if (
+                header is not None
+                and not any(name.lower() == "authorization" for name, _ in headers)
+                and (url.scheme, (url.host or "").lower(), url.port) in self._trusted
+            ):
+                headers = (*headers, ("Authorization", header))
+            target = (url, headers)
             if len(self._urls) >= 256:
                 self._urls.clear()
-            self._urls[key] = url
-        return url
+            self._urls[key] = target
+        return target
 
     async def _acquire_slot(self, what: str) -> bool:
         """Wait at most ``Timeouts.pool`` for a pool slot; ``False`` when not bounded."""
@@ -357,6 +361,9 @@ class AiohttpTransport:
         slots = self._slots
         if slots is None:
             slots = self._slots = asyncio.Semaphore(self._config.limits.max_connections)
+        if not slots.locked():
+            await slots.acquire()  # free: returns at once, no timer needed
+            return True
         try:
             async with asyncio.timeout(wait):
                 await slots.acquire()
@@ -375,11 +382,10 @@ class AiohttpTransport:
         self, request: HttpRequest, authority: str, read_timeout: float | None
     ) -> tuple[aiohttp.ClientResponse, str, float, bool]:
         session = self._ensure_session()
-        url = self._url(request, authority)
+        url, headers = self._target(request, authority)
         what = f"{request.method} {url.path}"
         kwargs: dict[str, Any] = {}
         if self._borrowed is not None:
-            kwargs["middlewares"] = self._middlewares
             kwargs["ssl"] = self._ssl_param()
         slot = await self._acquire_slot(what)
         started = time.monotonic()
@@ -389,7 +395,7 @@ class AiohttpTransport:
                 request.method,
                 url,
                 data=request.body if request.body or request.method != "GET" else None,
-                headers=request.headers,
+                headers=headers,
                 allow_redirects=False,
                 timeout=self._client_timeout(read_timeout),
                 **kwargs,
