@@ -29,6 +29,7 @@ from .._exceptions import (
     BatchCommitted,
     ClientClosed,
     EncodeError,
+    HpcError,
     NetworkError,
     RetryError,
     ServerError,
@@ -59,6 +60,8 @@ DEFAULT_MAX_IN_FLIGHT: Final = 8
 _BATCH_NAME_RE: Final = re.compile(r"[0-9a-zA-Z_\-{}\s]*")
 _CODE_FLUSH_REJECTED: Final = SOA_FAULT_CODES["Broker_FlushRejected"]
 _CODE_CLIENT_TIMEOUT: Final = SOA_FAULT_CODES["ClientTimeout"]
+_SEND_QUERY_GENERIC: Final = (("genericservice", "true"), ("commit", "false"))
+_SEND_QUERY_SOAP: Final = (("genericservice", "false"), ("commit", "false"))
 _CODES_SESSION_GONE: Final = frozenset(
     {SOA_FAULT_CODES["InvalidSessionId"], SOA_FAULT_CODES["Broker_InvalidSessionId"]}
 )
@@ -221,46 +224,53 @@ class Batch:
         try:
             return await call
         except ApiError as exc:
-            if exc.code == _CODE_FLUSH_REJECTED:
-                self._state = BatchState.COMMITTED
-                raise BatchCommitted(
-                    f"batch {self.name!r} is already committed; send to a new batch"
-                ) from exc
-            if exc.code in _CODES_SESSION_GONE:
-                raise SessionNotFound(
-                    f"session {self.session.id} does not exist any more (closed or timed out)"
-                ) from exc
-            if exc.code == _CODE_CLIENT_TIMEOUT:
-                raise SessionError(
-                    f"batch {self.name!r} timed out on the broker (ClientIdleTimeout) and was "
-                    "discarded; purge it and send again"
-                ) from exc
-            raise
+            error = self._clearer(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _clearer(self, exc: ApiError) -> ApiError | HpcError:
+        """The error to raise for a failed batch call: batch-specific faults made clearer."""
+        if exc.code == _CODE_FLUSH_REJECTED:
+            self._state = BatchState.COMMITTED
+            return BatchCommitted(f"batch {self.name!r} is already committed; send to a new batch")
+        if exc.code in _CODES_SESSION_GONE:
+            return SessionNotFound(
+                f"session {self.session.id} does not exist any more (closed or timed out)"
+            )
+        if exc.code == _CODE_CLIENT_TIMEOUT:
+            return SessionError(
+                f"batch {self.name!r} timed out on the broker (ClientIdleTimeout) and was "
+                "discarded; purge it and send again"
+            )
+        return exc
 
     # -- sending ---------------------------------------------------------------------------------
 
-    async def _post(self, parts: list[bytes]) -> None:
+    async def _post(self, parts: list[bytes], count: int) -> None:
+        """POST ``count`` encoded requests (``parts``: their bytes, in one or more pieces)."""
         if self.generic:
             body = b"".join(parts)
         else:
             body = REQUEST_ARRAY_OPEN + b"".join(parts) + REQUEST_ARRAY_CLOSE
         session = self.session
-        await self._call_guard(
-            session._requester.call(
+        try:
+            await session._requester.call(
                 Operation.SEND_REQUESTS,
                 path_params={"session_id": session.id, "batch": self.name},
-                query=(
-                    ("genericservice", "true" if self.generic else "false"),
-                    ("commit", "false"),
-                ),
+                query=_SEND_QUERY_GENERIC if self.generic else _SEND_QUERY_SOAP,
                 body=body,
                 content_type="application/octet-stream",
                 expect=(200, 201),
                 authority=session.broker_node,
                 on_retry=self._count_retry,
             )
-        )
-        self._count_sent(len(parts), len(body))
+        except ApiError as exc:
+            error = self._clearer(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self._count_sent(count, len(body))
 
     async def send(self, items: Iterable[Any] | AsyncIterable[Any], *, commit: bool = False) -> int:
         """Send requests, consuming ``items`` lazily; return how many were sent.

@@ -31,7 +31,7 @@ import asyncio
 import logging
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     ClientClosed,

@@ -176,11 +176,6 @@ async def pump(
             if window is not None:
                 window.abort(exc)
 
-    async def post(parts: list[bytes], n: int) -> None:
-        await batch._post(parts)
-        if n != len(parts):  # _post counts one request per part; correct it at once
-            batch._count_sent(n - len(parts), 0)
-
     async def flush() -> None:
         nonlocal chunk, size, count
         parts, n, chunk, size, count = chunk, count, [], overhead, 0
@@ -188,7 +183,7 @@ async def pump(
         if failures:
             in_flight.release()
             return
-        task = asyncio.create_task(post(parts, n))
+        task = asyncio.create_task(batch._post(parts, n))
         tasks.add(task)
         task.add_done_callback(finished)
 

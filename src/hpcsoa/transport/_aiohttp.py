@@ -3,8 +3,9 @@
 It owns one ``aiohttp.ClientSession`` with a ``TCPConnector(limit=...)`` (created lazily, on the
 first request, so configuration never touches the event loop), or borrows a caller's session
 and then never closes it. Credentials are added to a request's headers only when it goes to
-the configured origin or a broker node the service named (redirects are never followed). Every aiohttp failure is translated
-here, in :func:`translate_error`, into the ``TransportError`` family, most specific first.
+the configured origin or a broker node the service named (redirects are never followed).
+Every aiohttp failure is translated here, in :func:`translate_error`, into the
+``TransportError`` family, most specific first.
 """
 
 from __future__ import annotations
