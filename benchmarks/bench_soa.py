@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_soa.py            # full run (a few minutes)
-    .venv/bin/python benchmarks/bench_soa.py --quick    # smaller sizes, ~1 minute
+    .venv/bin/python benchmarks/bench_soa.py            # full run (under a minute here)
+    .venv/bin/python benchmarks/bench_soa.py --quick    # smaller sizes, a few seconds
     .venv/bin/python benchmarks/bench_soa.py --profile  # also print a cProfile of the receive path
 
 The emulator runs in its own process (``python -m hpcsoa.emulator``, zero service latency),
@@ -49,6 +49,19 @@ EOR = b"http://hpc.microsoft.com/EndOfGetResponse"
 
 # --- the emulator in its own process -----------------------------------------------------------
 
+# With two or more CPUs the emulator and the client each get one of their own (Linux), so
+# the scheduler moving them around does not add noise to the comparison; both sides of every
+# pair run under the same placement. HPCSOA_BENCH_PIN=0 turns this off.
+PIN = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+PIN = PIN and os.environ.get("HPCSOA_BENCH_PIN", "1") != "0"
+CLIENT_CPU, EMULATOR_CPU = 0, 1
+
+
+def _pin(cpu: int) -> Callable[[], None] | None:
+    if not PIN:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
 
 class Emulator:
     def __init__(self) -> None:
@@ -75,7 +88,9 @@ class Emulator:
             "--log-level",
             "WARNING",
         ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_pin(EMULATOR_CPU)
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         url = next((w for w in line.split() if w.startswith("http")), None)
@@ -302,9 +317,9 @@ async def run_table(args: argparse.Namespace, base_url: str) -> list[Row]:
     q = args.quick
     bench = Bench(
         base_url,
-        n_send=30_000 if q else 150_000,
-        n_recv=20_000 if q else 60_000,
-        n_map=40_000 if q else 150_000,
+        n_send=60_000 if q else 150_000,
+        n_recv=30_000 if q else 60_000,
+        n_map=60_000 if q else 150_000,
     )
     results: dict[str, list[Rate]] = {}
 
@@ -388,8 +403,8 @@ def measure_rss(base_url: str, n: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
-    parser.add_argument("--reps", type=int, help="interleaved repetitions (default 5; quick 3)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
+    parser.add_argument("--reps", type=int, help="interleaved repetitions (default 7; quick 3)")
     parser.add_argument("--profile", action="store_true", help="cProfile the receive path")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -398,9 +413,12 @@ def main() -> None:
         asyncio.run(rss_child(args.url, args.rss_child))
         return
     if args.reps is None:
-        args.reps = 3 if args.quick else 5
+        args.reps = 3 if args.quick else 7
     args.reps = max(3, args.reps)
     small, large = (30_000, 300_000) if args.quick else (100_000, 1_000_000)
+    pin_client = _pin(CLIENT_CPU)
+    if pin_client is not None:
+        pin_client()
     with Emulator() as emulator:
         print(
             f"emulator at {emulator.base_url} (pid {emulator.proc.pid if emulator.proc else '?'})"
