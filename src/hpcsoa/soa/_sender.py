@@ -238,7 +238,8 @@ async def pump(
                     if blob is not None and (
                         size + len(blob) > max_bytes
                         or (
-                            4 * max(map(len, part)) + 3 + len(keys[-1]) > limit
+                            len(blob) > limit  # else no single message can be over it
+                            and 4 * max(map(len, part)) + 3 + len(keys[-1]) > limit
                             and max(map(len, map(str.encode, part))) + 3 + len(keys[-1]) > limit
                         )
                     ):
