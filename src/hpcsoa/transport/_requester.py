@@ -185,6 +185,18 @@ class Requester:
 
         return decide
 
+    def _counting(
+        self, on_retry: Callable[[BaseException], None] | None
+    ) -> Callable[[BaseException], None]:
+        """The retry callback: count the retry, then tell the caller's ``on_retry``."""
+
+        def counted(exc: BaseException) -> None:
+            self.retries += 1
+            if on_retry is not None:
+                on_retry(exc)
+
+        return counted
+
     def _check_retry_after(self, error: ApiError, will_retry: bool, *, bounded: bool) -> None:
         """Raise ServerBusy when the server's ``Retry-After`` cannot be honoured: above the
         policy's cap, or (``bounded``: a call under ``Timeouts.total``) above the time the
@@ -353,11 +365,6 @@ class Requester:
             self._check_retry_after(error, policy is not None and should_retry(error), bounded=True)
             raise error
 
-        def counted(exc: BaseException) -> None:
-            self.retries += 1
-            if on_retry is not None:
-                on_retry(exc)
-
         # Attempt 1 runs here, not through call_with_retry: one coroutine less on every
         # call (batch traffic is thousands of small calls); only a failure that may be
         # retried goes on to the tenacity controller.
@@ -376,7 +383,7 @@ class Requester:
                     policy=policy,
                     operation=operation.value,
                     should_retry=should_retry,
-                    on_retry=counted,
+                    on_retry=self._counting(on_retry),
                     first_failure=first_failure,
                 )
         except TimeoutError as exc:
@@ -487,17 +494,12 @@ class Requester:
             )
             raise error
 
-        def counted(exc: BaseException) -> None:
-            self.retries += 1
-            if on_retry is not None:
-                on_retry(exc)
-
         return await call_with_retry(
             attempt,
             policy=policy,
             operation=operation.value,
             should_retry=should_retry,
-            on_retry=counted,
+            on_retry=self._counting(on_retry),
         )
 
     def __repr__(self) -> str:
