@@ -19,9 +19,9 @@ import hpcsoa
 from hpcsoa.emulator import FaultPlan
 
 if TYPE_CHECKING:
-    from conftest import MakeClient, SleepRecorder
     from fault_proxy import FaultProxy
 
+    from conftest import MakeClient, SleepRecorder
     from hpcsoa.emulator._server import EmulatorServer
 
 pytestmark = pytest.mark.integration
