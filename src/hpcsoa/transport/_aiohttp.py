@@ -152,6 +152,10 @@ def _origin_key(scheme: str, authority: str) -> tuple[str, str, int | None]:
     return (url.scheme, (url.host or "").lower(), url.port)
 
 
+_Target = tuple[URL, tuple[tuple[str, str], ...], str]
+_NO_KWARGS: Final[dict[str, Any]] = {}
+
+
 class _AiohttpStream:
     """An open aiohttp response read chunk by chunk (see ``StreamingResponse``)."""
 
@@ -256,7 +260,7 @@ class AiohttpTransport:
             (base.scheme, (base.host or "").lower(), base.port)
         }
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
-        self._urls: dict[tuple[object, ...], tuple[URL, tuple[tuple[str, str], ...]]] = {}
+        self._urls: dict[tuple[object, ...], _Target] = {}
         t = config.timeouts
         # aiohttp's "connect" timeout covers the pool wait and the connection together, so
         # the pool wait gets its own bound here: a semaphore of the pool size.
@@ -327,10 +331,9 @@ class AiohttpTransport:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _target(
-        self, request: HttpRequest, authority: str
-    ) -> tuple[URL, tuple[tuple[str, str], ...]]:
-        """The URL and headers to send ``request`` to ``authority`` with.
+    def _target(self, request: HttpRequest, authority: str) -> _Target:
+        """The URL and headers to send ``request`` to ``authority`` with, and its name for
+        logs and errors (method and path, never the query or credentials).
 
         Credentials go only to trusted origins (the base URL's, and broker nodes the service
         named): redirects are never followed, so the header cannot travel further. Cached per
@@ -348,7 +351,7 @@ class AiohttpTransport:
                 and (url.scheme, (url.host or "").lower(), url.port) in self._trusted
             ):
                 headers = (*headers, ("Authorization", header))
-            target = (url, headers)
+            target = (url, headers, f"{request.method} {url.path}")
             if len(self._urls) >= 256:
                 self._urls.clear()
             self._urls[key] = target
@@ -383,11 +386,10 @@ class AiohttpTransport:
         self, request: HttpRequest, authority: str, read_timeout: float | None
     ) -> tuple[aiohttp.ClientResponse, str, float, bool]:
         session = self._ensure_session()
-        url, headers = self._target(request, authority)
-        what = f"{request.method} {url.path}"
-        kwargs: dict[str, Any] = {}
+        url, headers, what = self._target(request, authority)
+        kwargs: dict[str, Any] = _NO_KWARGS
         if self._borrowed is not None:
-            kwargs["ssl"] = self._ssl_param()
+            kwargs = {"ssl": self._ssl_param()}
         slot = await self._acquire_slot(what)
         started = time.monotonic()
         self.requests_sent += 1
