@@ -168,13 +168,21 @@ async def pump(
 
     def finished(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
-        in_flight.release()
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             assert exc is not None
             failures.append(exc)
             if window is not None:
                 window.abort(exc)
+
+    async def post(parts: list[bytes], n: int) -> None:
+        try:
+            await batch._post(parts, n)
+        finally:
+            # Free the place as soon as the response is read, not one loop turn later in
+            # a done callback: the next POST leaves that much sooner (a task cancelled
+            # before it started never gets here; only a cancelled pump does that).
+            in_flight.release()
 
     async def flush() -> None:
         nonlocal chunk, size, count
@@ -183,7 +191,7 @@ async def pump(
         if failures:
             in_flight.release()
             return
-        task = asyncio.create_task(batch._post(parts, n))
+        task = asyncio.create_task(post(parts, n))
         tasks.add(task)
         task.add_done_callback(finished)
 
