@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import BasicAuth, ClientConfig, PoolLimits, RetryPolicy, Timeouts
 from ._exceptions import ClientClosed
+from ._recovery import AMBIGUOUS, find_session_job, job_name_with_token
 from .soa._session import SoaSession, attach_session, create_session
 from .transport import AiohttpTransport, Requester
 
@@ -169,22 +170,53 @@ class HpcClient:
                 ``client_idle_timeout=60000``. ``username``/``password`` default to the
                 client's Basic credentials.
 
+        Create Session is never repeated once its body may have arrived (that would start a
+        second service job). Unless ``service_job_name`` is given, the service job is named
+        ``"<service> [hpcsoa <token>]"``; if the call then fails without telling whether the
+        session was created (connection lost or timed out after sending), the client looks
+        for that job and attaches to its session, or raises the error with a note saying no
+        session was left behind.
+
         Raises:
             AuthenticationError: the credentials were rejected.
             ApiError: e.g. unknown service (``code_name == "Service_NotFound"``).
-            TransportError / RetryError: the service could not be reached. Create Session is
-                never repeated once its body may have arrived (that would start a second
-                service job): such a failure is raised, not retried.
+            TransportError / RetryError: the service could not be reached (or, after an
+                ambiguous failure, no session of this call exists).
         """
         self._check_open()
-        info = await create_session(
-            self._requester,
-            service,
-            durable=durable,
-            start_info=start_info,
-            members=members,
-            auth=self._config.auth,
+        job_name: str | None = None
+        named = "service_job_name" in members or (
+            start_info is not None and start_info.service_job_name is not None
         )
+        if not named:
+            job_name = members["service_job_name"] = job_name_with_token(
+                service or (start_info.service_name if start_info else "")
+            )
+        try:
+            info = await create_session(
+                self._requester,
+                service,
+                durable=durable,
+                start_info=start_info,
+                members=members,
+                auth=self._config.auth,
+            )
+        except AMBIGUOUS as failure:
+            if job_name is None:
+                raise
+            session_id = await find_session_job(self.jobs, job_name, failure)
+            if session_id is None:
+                failure.add_note(
+                    f"hpcsoa: no running service job is named {job_name!r}: this call left "
+                    "no session behind, creating it again is safe"
+                )
+                raise
+            info = await attach_session(self._requester, session_id, durable=durable)
+            logger.warning(
+                "recovered session %d (service job %r) after the ambiguous failure",
+                session_id,
+                job_name,
+            )
         return self._adopt(SoaSession(self._requester, info, service=service))
 
     async def attach_session(self, session_id: int, *, durable: bool = False) -> SoaSession:

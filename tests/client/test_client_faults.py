@@ -190,11 +190,31 @@ async def test_commit_outcome_unknown_checks_status(client, server) -> None:
         assert len([r async for r in batch2.responses()]) == 1
 
 
-async def test_create_session_is_not_blindly_retried(client, server) -> None:
+def service_jobs(server: Any) -> dict[int, str]:
+    """Running service jobs on the emulator: id → name."""
+    jobs = server.state.scheduler.jobs.values()
+    return {j.id: j.props["Name"] for j in jobs if j.is_service and not j.state.is_terminal()}
+
+
+async def test_create_session_lost_answer_finds_its_session(client, server) -> None:
+    # The broker creates the session, then the connection drops before the answer.
     server.set_fault_plan(plan({"operation": "create_session", "times": 1, "abort": "after"}))
-    with pytest.raises(hpcsoa.NetworkError):
+    session = await client.create_session("CcpEchoSvc")
+    assert server.state.broker.counters.sessions_created == 1  # attached, not created twice
+    [(job_id, name)] = service_jobs(server).items()
+    assert session.id == job_id
+    assert name.startswith("CcpEchoSvc [hpcsoa ")
+    async with session:
+        await run_map(session, 50)
+    assert service_jobs(server) == {}
+
+
+async def test_create_session_lost_before_arriving_says_nothing_was_left(client, server) -> None:
+    server.set_fault_plan(plan({"operation": "create_session", "times": 1, "abort": "before"}))
+    with pytest.raises(hpcsoa.NetworkError) as info:
         await client.create_session("CcpEchoSvc")
-    assert server.state.broker.counters.sessions_created == 1  # no orphan second session
+    assert server.state.broker.counters.sessions_created == 0
+    assert any("left no session behind" in note for note in info.value.__notes__)
     server.set_fault_plan(
         plan(
             {
@@ -205,8 +225,29 @@ async def test_create_session_is_not_blindly_retried(client, server) -> None:
             }
         )
     )
-    async with await client.create_session("CcpEchoSvc"):  # refused: safe to retry
+    async with await client.create_session("CcpEchoSvc"):  # refused outright: retried
         pass
+
+
+async def test_create_session_with_own_job_name_is_never_guessed(client, server) -> None:
+    server.set_fault_plan(plan({"operation": "create_session", "times": 1, "abort": "after"}))
+    with pytest.raises(hpcsoa.NetworkError):
+        await client.create_session("CcpEchoSvc", service_job_name="nightly sweep")
+    # No blind retry (that would start a second job) and no guessing by a shared name.
+    assert server.state.broker.counters.sessions_created == 1
+    assert list(service_jobs(server).values()) == ["nightly sweep"]
+
+
+async def test_create_session_lookup_failure_is_reported(client, server) -> None:
+    server.set_fault_plan(
+        plan(
+            {"operation": "create_session", "times": 1, "abort": "after"},
+            {"operation": "list_jobs", "status": 400},
+        )
+    )
+    with pytest.raises(hpcsoa.NetworkError) as info:
+        await client.create_session("CcpEchoSvc")
+    assert any("may have been left running" in note for note in info.value.__notes__)
 
 
 async def test_persistent_page_failures_end_in_retry_error(

@@ -111,7 +111,7 @@ def code_of(exc: pytest.ExceptionInfo[FaultError]) -> tuple[int, int]:
 
 
 def test_session_ids_come_from_allocate_id_and_hooks_fire(clock: FakeClock) -> None:
-    created: list[tuple[int, str, str]] = []
+    created: list[tuple[int, str, str, str]] = []
     closed: list[tuple[int, bool]] = []
     ids = iter([41, 42])
     broker = Broker(
@@ -123,7 +123,10 @@ def test_session_ids_come_from_allocate_id_and_hooks_fire(clock: FakeClock) -> N
     s1 = new_session(broker)
     s2 = new_session(broker)
     assert (s1.id, s2.id) == (41, 42)
-    assert created == [(41, ALICE, "CcpEchoSvc"), (42, ALICE, "CcpEchoSvc")]
+    assert created == [
+        (41, ALICE, "CcpEchoSvc", "CcpEchoSvc"),  # no ServiceJobName: named after the service
+        (42, ALICE, "CcpEchoSvc", "CcpEchoSvc"),
+    ]
     broker.commit(s1, "b", ALICE)  # an empty committed batch is complete
     broker.close_session(41, ALICE)
     broker.send(s2, "b", ALICE, msgs("x"), commit=False)

@@ -585,7 +585,7 @@ def test_offline_nodes_are_not_used(make: Callable[..., SchedulerState], clock: 
 
 def test_service_jobs_of_soa_sessions(s: SchedulerState) -> None:
     sid = s.allocate_job_id()
-    s.on_session_created(sid, ALICE, "CcpEchoSvc")
+    s.on_session_created(sid, ALICE, "CcpEchoSvc", "CcpEchoSvc")
     job = s.job(sid)
     assert (job.state, job.props["ServiceName"], job.is_service) == (
         JobState.RUNNING,
@@ -602,7 +602,7 @@ def test_service_jobs_of_soa_sessions(s: SchedulerState) -> None:
     s.on_session_closed(sid, True)  # already canceled: unchanged
     assert job.state is JobState.CANCELED
     other = s.allocate_job_id()
-    s.on_session_created(other, ALICE, "CcpEchoSvc")
+    s.on_session_created(other, ALICE, "CcpEchoSvc", "CcpEchoSvc")
     s.on_session_closed(other, True)
     assert s.job(other).state is JobState.FINISHED
 

@@ -116,7 +116,8 @@ class Broker:
     Args:
         clock: monotonic time in seconds.
         allocate_id: returns the next session id (the lead wires the job-id sequence, G28).
-        on_session_created: called with ``(session_id, owner, service_name)``.
+        on_session_created: called with ``(session_id, owner, service_name, job_name)``
+            (``job_name``: the start info's ``ServiceJobName``, else the service name).
         on_session_closed: called with ``(session_id, finished)``; ``finished`` is true when
             every batch had completed (the service job ends Finished, else Canceled).
 
@@ -128,7 +129,7 @@ class Broker:
         *,
         clock: Callable[[], float],
         allocate_id: Callable[[], int] | None = None,
-        on_session_created: Callable[[int, str, str], None] | None = None,
+        on_session_created: Callable[[int, str, str, str], None] | None = None,
         on_session_closed: Callable[[int, bool], None] | None = None,
     ) -> None:
         self.clock = clock
@@ -154,6 +155,7 @@ class Broker:
         session_idle_timeout_ms: int,
         share: bool = False,
         service_version: ServiceVersion | None = None,
+        job_name: str | None = None,
     ) -> BrokerSession:
         """Start a session; the caller has validated the start info."""
         sid = self.allocate_id()
@@ -175,7 +177,7 @@ class Broker:
         self.sessions[sid] = session
         self.counters.sessions_created += 1
         if self.on_session_created is not None:
-            self.on_session_created(sid, owner, service_name)
+            self.on_session_created(sid, owner, service_name, job_name or service_name)
         return session
 
     def session(self, session_id: int, user: str, *, for_batch: bool = True) -> BrokerSession:

@@ -211,13 +211,16 @@ class SchedulerEngine:
 
     # --- SOA service jobs (G28) ---------------------------------------------------------------
 
-    def on_session_created(self, session_id: int, owner: str, service_name: str) -> None:
-        """Broker hook: a session started; its service job appears as a Running job."""
+    def on_session_created(
+        self, session_id: int, owner: str, service_name: str, job_name: str
+    ) -> None:
+        """Broker hook: a session started; its service job appears as a Running job, named
+        by the start info's ``ServiceJobName`` (else after the service)."""
         now = self.now()
         job = Job(
             id=session_id,
             owner=owner,
-            props={"Name": service_name, "ServiceName": service_name, "RunUntilCanceled": True},
+            props={"Name": job_name, "ServiceName": service_name, "RunUntilCanceled": True},
             state=JobState.RUNNING,
             previous_state=JobState.QUEUED,
             create_time=now,

@@ -173,6 +173,7 @@ async def create_session(ctx: RequestContext) -> web.StreamResponse:
         else config.session_idle_timeout_ms,
         share=bool(info.share_session),
         service_version=service_version,
+        job_name=info.service_job_name or None,
     )
     return _session_body(ctx, session, 201)
 
