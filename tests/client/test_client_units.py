@@ -153,3 +153,40 @@ def test_admit_fast_path_after_a_gap_and_a_replay() -> None:
     assert keys.footprint() == 0
     assert len(keys) == 20
     assert len(buf) == 20
+
+
+def test_map_result_views_of_generic_and_soap_records() -> None:
+    ok = hpcsoa.MapResult(3, "in", 0.25, (GENERIC_REPLY_ACTION, "out", "t:3"))
+    assert (ok.index, ok.input, ok.latency, ok.output, ok.user_data, ok.ok, ok.fault) == (
+        3,
+        "in",
+        0.25,
+        "out",
+        "t:3",
+        True,
+        None,
+    )
+    assert ok.response == hpcsoa.Response(GenericResponse(GENERIC_REPLY_ACTION, "out", "t:3"))
+    assert ok.raise_for_fault() is ok
+    assert "index=3" in repr(ok)
+    failed = hpcsoa.MapResult(
+        4, "x", 0.0, ("http://hpc.microsoft.com/session/SessionFault", "gone", "t:4")
+    )
+    assert failed.output is None
+    assert not failed.ok
+    assert failed.fault is not None
+    assert failed.fault.kind == "SessionFault"
+    with pytest.raises(hpcsoa.RequestFault, match="gone"):
+        failed.raise_for_fault()
+    fault = SoaFault(kind="Fault", code="Receiver", reason="nope")
+    soap = hpcsoa.MapResult(
+        5,
+        "req",
+        0.1,
+        SoapResponse(action="a", relates_to="urn:uuid:5", body="<x/>", result=None, fault=fault),
+    )
+    assert soap.user_data is None
+    assert soap.response.message_id == "urn:uuid:5"
+    assert not soap.ok
+    assert soap.output is None
+    assert "fault=Fault" in repr(soap)
