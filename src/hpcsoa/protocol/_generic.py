@@ -22,7 +22,6 @@ once, and builds the frozen models without their generated ``__init__`` (see :fu
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Any, Final, Generic, TypeVar
@@ -448,8 +447,10 @@ class _ResponseDecoderBase(_RecordDecoder[_Item]):
         trailer = None
         # Hot loop: replies, fault records and the trailer; a malformed record hands over
         # to the careful loop below, which decodes from there and reports the problem.
-        with contextlib.suppress(ValueError):  # wrong field count or UnicodeDecodeError
+        try:
             trailer = self._fast_loop(records, out)
+        except ValueError:  # wrong field count or UnicodeDecodeError
+            pass
         done = len(out)
         if trailer is None:
             build = self._build
