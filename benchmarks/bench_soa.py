@@ -435,8 +435,8 @@ def main() -> None:
         return
     if args.reps is None:
         args.reps = 4 if args.quick else 8
-    # Even, so that each side goes first in as many repetitions as the other: the first run
-    # of a pair is measurably slower on this kind of machine.
+    # Even, so that neither side goes first more often than the other (the order within a
+    # pair can shift its ratio on a noisy machine).
     args.reps = max(4, args.reps + args.reps % 2)
     small, large = (30_000, 300_000) if args.quick else (100_000, 1_000_000)
     pin_client = _pin(CLIENT_CPU)
