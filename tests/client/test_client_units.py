@@ -98,6 +98,17 @@ def test_response_views_of_generic_and_soap_records() -> None:
     assert "out" in repr(ok)
 
 
+@st.composite
+def _out_of_order(draw: st.DrawFn) -> list[str]:
+    """A run of a batch's own ids completed out of order, maybe with a repeat or odd key."""
+    space = draw(st.sampled_from(["t1", "t2"]))
+    first = draw(st.integers(0, 40))
+    run = [f"{space}:{n}" for n in range(first, first + draw(st.integers(1, 12)))]
+    odd = st.sampled_from([run[0], f"{space}:", f"{space}:007", f"{space}:+5", "mine"])
+    run += draw(st.lists(odd, max_size=2))
+    return draw(st.permutations(run))
+
+
 # Keys as responses carry them: runs of a batch's own ids (sometimes replayed, cut or
 # duplicated), other spaces, bare numbers, non-canonical numbers and users' own strings.
 _key_runs = st.lists(
@@ -105,6 +116,7 @@ _key_runs = st.lists(
         st.tuples(st.sampled_from(["t1", "t2"]), st.integers(0, 40), st.integers(1, 12)).map(
             lambda r: [f"{r[0]}:{n}" for n in range(r[1], r[1] + r[2])]
         ),
+        _out_of_order(),
         st.lists(
             st.one_of(
                 st.sampled_from(["t1:3", "t1:03", "7", ":5", "", "mine", "t1:x", "a:b:4"]),
@@ -190,3 +202,15 @@ def test_map_result_views_of_generic_and_soap_records() -> None:
     assert not soap.ok
     assert soap.output is None
     assert "fault=Fault" in repr(soap)
+
+
+def test_admit_out_of_order_runs_and_repeats() -> None:
+    keys = DeliveredKeys()
+    buf: deque[object] = deque()
+    run = [(GENERIC_REPLY_ACTION, "o", f"t:{n}") for n in (3, 1, 2, 0, 5)]
+    assert admit_generic(keys, run, buf) == 0
+    assert (len(keys), keys.footprint()) == (5, 1)  # 0-3 compacted, 5 kept as a member
+    # A repeat inside the chunk, a replay and a non-canonical id (its own key).
+    again = [(GENERIC_REPLY_ACTION, "o", k) for k in ("t:4", "t:4", "t:5", "t:06")]
+    assert admit_generic(keys, again, buf) == 2
+    assert [r[2] for r in buf] == ["t:3", "t:1", "t:2", "t:0", "t:5", "t:4", "t:06"]

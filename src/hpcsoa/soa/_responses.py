@@ -191,6 +191,7 @@ def admit_generic(delivered: DeliveredKeys, records: list[Any], buffer: deque[An
         numbers = delivered.space(space)
         if (
             first >= numbers.low
+            and keys[-1] == f"{space}:{end - 1}"  # cheap first: out-of-order runs stop here
             and keys == [f"{space}:{n}" for n in range(first, end)]
             and (not numbers.above or numbers.above.isdisjoint(range(first, end)))
         ):
