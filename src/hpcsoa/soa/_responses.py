@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
+    ApiError,
     ClientClosed,
     HpcError,
     ProtocolError,
@@ -307,8 +308,8 @@ class PageReader:
             ("reset", "true" if reset else "false"),
         )
         session = batch.session
-        stream = await batch._call_guard(
-            session._requester.stream(
+        try:
+            stream = await session._requester.open_stream(
                 Operation.GET_RESPONSES,
                 path_params={"session_id": session.id, "batch": batch.name},
                 query=query,
@@ -318,7 +319,11 @@ class PageReader:
                 idempotent=reset,
                 on_retry=batch._count_retry,
             )
-        )
+        except ApiError as exc:
+            error = batch._clearer(exc)
+            if error is exc:
+                raise
+            raise error from exc
         if self._closed:  # closed while opening (another task): do not keep the connection
             await stream.aclose()
             raise ClientClosed("the response stream was closed")

@@ -440,22 +440,24 @@ class Requester:
             },
         )
 
-    async def _open_stream(
+    async def open_stream(
         self,
         operation: Operation,
         *,
-        path_params: Mapping[str, str | int] | None,
-        query: Sequence[tuple[str, str]],
-        body: bytes,
-        accept: str | None,
-        expect: Collection[int],
-        authority: str | None,
-        api_version: str | UseDefault | None,
-        retry: bool,
-        idempotent: bool | None,
-        read_timeout: float | UseDefault | None,
-        on_retry: Callable[[BaseException], None] | None,
+        path_params: Mapping[str, str | int] | None = None,
+        query: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+        accept: str | None = None,
+        expect: Collection[int] = (200,),
+        authority: str | None = None,
+        api_version: str | UseDefault | None = USE_DEFAULT,
+        retry: bool = True,
+        idempotent: bool | None = False,
+        read_timeout: float | UseDefault | None = USE_DEFAULT,
+        on_retry: Callable[[BaseException], None] | None = None,
     ) -> _AiohttpStream:
+        """:meth:`stream` without the context manager: the open stream, which the caller
+        must ``aclose()`` (the hot path of response pages)."""
         form = self._form if self._form is not None else await self.resolve_uri_form()
         request = self._build(
             operation,
@@ -494,12 +496,19 @@ class Requester:
             )
             raise error
 
+        try:  # attempt 1 here, as in _call_resolved
+            return await attempt()
+        except Exception as exc:
+            if policy is None or policy.max_attempts == 1 or not should_retry(exc):
+                raise
+            first_failure = exc
         return await call_with_retry(
             attempt,
             policy=policy,
             operation=operation.value,
             should_retry=should_retry,
             on_retry=self._counting(on_retry),
+            first_failure=first_failure,
         )
 
     def __repr__(self) -> str:
@@ -522,7 +531,7 @@ class StreamContext:
         self._stream: _AiohttpStream | None = None
 
     async def _open(self) -> _AiohttpStream:
-        self._stream = await self._requester._open_stream(self._operation, **self._args)
+        self._stream = await self._requester.open_stream(self._operation, **self._args)
         return self._stream
 
     def __await__(self) -> Generator[Any, None, _AiohttpStream]:
