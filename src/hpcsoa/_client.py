@@ -64,7 +64,10 @@ class HpcClient:
         retry: the retry policy; ``None`` disables retries.
         timeouts: connect / read / pool / total / stream-idle timeouts.
         session: an ``aiohttp.ClientSession`` to use (never closed by the client; its own
-            connector limits apply).
+            connector limits apply). Also the hook for other authentication (NTLM,
+            Kerberos; spec G34): give it a client middleware that authenticates each request
+            and pass no ``username``/``password``; ``create_session`` then needs the
+            service job's run-as ``username=``/``password=`` (spec §4.1).
 
     Raises:
         ValueError: inconsistent arguments (e.g. both ``auth`` and ``username``).
