@@ -52,10 +52,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MapStream"]
 
-# A result on its way to the consumer: ((index, input, time queued), time received, record).
+# A result on its way to the consumer: (index, input, time queued, time received, record).
 # The MapResult is built only when it is handed out, so the objects the garbage collector
 # tracks live for one loop iteration instead of waiting in buffers.
-_Ready = tuple[tuple[int, Any, float], float, MapRecord]
+_Ready = tuple[int, Any, float, float, MapRecord]
 _new_result = MapResult.__new__
 
 logger = logging.getLogger("hpcsoa.soa")
@@ -105,7 +105,14 @@ class _Engine:
         self.base = batch._next_index
         # wire key (user data / MessageID) → (index, input, time queued); O(window). The
         # tuples hold no containers (for str inputs), so the garbage collector untracks them.
-        self.waiting: dict[str | None, tuple[int, Any, float]] = {}
+        # wire key (user data / MessageID) → index / input / time queued; O(window). Three
+        # dicts of plain values rather than one of tuples: a dict holding only str, int and
+        # float values is untracked by the garbage collector, while one holding fresh tuples
+        # is tracked again on every insert and rescanned (all 10 000 entries) by every
+        # young-generation collection.
+        self.indexes: dict[str | None, int] = {}
+        self.held: dict[str | None, Any] = {}  # the inputs themselves
+        self.queued: dict[str | None, float] = {}
         self.reorder: dict[int, _Ready] = {}
         self.next_ordered = 0
         self.send = send
@@ -141,8 +148,9 @@ class _Engine:
     def _track(self, index: int, items: list[Any], keys: list[str]) -> None:
         n = len(items)
         first = index - self.base
-        sent = zip(range(first, first + n), items, repeat(time.monotonic(), n), strict=True)
-        self.waiting.update(zip(keys, sent, strict=True))
+        self.indexes.update(zip(keys, range(first, first + n), strict=True))
+        self.held.update(zip(keys, items, strict=True))
+        self.queued.update(zip(keys, repeat(time.monotonic(), n), strict=True))
         room = self.room
         room.used += n
         if room.used > self.peak_outstanding:
@@ -154,7 +162,7 @@ class _Engine:
         # Generic records arrive as (action, output, user_data) tuples: no model object per
         # response, and nothing for the garbage collector to keep scanning.
         reader = PageReader(batch, page_size=self.page_size, fields=generic)
-        take = self.waiting.pop
+        take_index, take_input, take_queued = self.indexes.pop, self.held.pop, self.queued.pop
         send = self.send
         try:
             while True:
@@ -170,15 +178,24 @@ class _Engine:
                 # Popping answers "still outstanding?" and claims the request in one step: a
                 # resent request's second answer, a page replayed after a reset or a repeat
                 # within this chunk finds nothing.
-                claimed: list[Any] = list(map(take, keys, repeat(None)))
-                dropped = claimed.count(None)
+                indexes: list[Any] = list(map(take_index, keys, repeat(None)))
+                dropped = indexes.count(None)
                 if dropped:
-                    keep = [c is not None for c in claimed]
-                    claimed = list(compress(claimed, keep))
+                    keep = [i is not None for i in indexes]
+                    indexes = list(compress(indexes, keep))
+                    keys = list(compress(keys, keep))
                     records = list(compress(records, keep))
                     batch._count_duplicates(dropped)
-                if claimed:
-                    results: list[_Ready] = list(zip(claimed, repeat(now), records))
+                if indexes:
+                    results: list[_Ready] = list(
+                        zip(
+                            indexes,
+                            map(take_input, keys),
+                            map(take_queued, keys),
+                            repeat(now),
+                            records,
+                        )
+                    )
                     reader.progress()
                     batch._count_received(len(results))
                     if self.ordered:
@@ -192,18 +209,18 @@ class _Engine:
             raise SessionError(
                 f"map on batch {batch.name!r} ended early: the broker reported "
                 f"{reader.end_reason.wire_name if reader.end_reason else 'no reason'} with "
-                f"{len(self.waiting)} results missing"
+                f"{len(self.indexes)} results missing"
             )
-        if self.waiting or self.reorder:
+        if self.indexes or self.reorder:
             raise SessionError(
                 f"map on batch {batch.name!r}: the broker ended the batch with "
-                f"{len(self.waiting) + len(self.reorder)} results missing"
+                f"{len(self.indexes) + len(self.reorder)} results missing"
             )
 
     def _in_order(self, results: list[_Ready]) -> list[_Ready]:
         buf = self.reorder
         for r in results:
-            buf[r[0][0]] = r
+            buf[r[0]] = r
         out: list[_Ready] = []
         nxt = self.next_ordered
         while nxt in buf:
@@ -306,7 +323,7 @@ class MapStream:
         ready = self._ready
         if not ready:
             await self._more()
-        (index, item, queued), received, record = ready.popleft()
+        index, item, queued, received, record = ready.popleft()
         result = _new_result(MapResult)
         result.index = index
         result.input = item
