@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -39,6 +39,7 @@ from ..protocol._errors import error_from_response, is_retryable
 from ._retry import call_with_retry
 
 if TYPE_CHECKING:
+    from .._config import RetryPolicy
     from ._aiohttp import AiohttpTransport, _AiohttpStream
     from ._base import HttpResponse
 
@@ -365,10 +366,31 @@ class Requester:
             self._check_retry_after(error, policy is not None and should_retry(error), bounded=True)
             raise error
 
-        # Attempt 1 runs here, not through call_with_retry: one coroutine less on every
-        # call (batch traffic is thousands of small calls); only a failure that may be
-        # retried goes on to the tenacity controller.
-        total = self._config.timeouts.total
+        return await self._run(
+            attempt,
+            operation,
+            policy=policy,
+            should_retry=should_retry,
+            on_retry=on_retry,
+            total=self._config.timeouts.total,
+        )
+
+    async def _run(
+        self,
+        attempt: Callable[[], Awaitable[_T]],
+        operation: Operation,
+        *,
+        policy: RetryPolicy | None,
+        should_retry: Callable[[BaseException], bool],
+        on_retry: Callable[[BaseException], None] | None,
+        total: float | None,
+    ) -> _T:
+        """Run ``attempt`` under the retry policy, all of it within ``total`` seconds.
+
+        Attempt 1 runs here rather than through ``call_with_retry`` (one coroutine less on
+        every call: batch traffic is thousands of small calls); only a failure that may be
+        retried goes on to the tenacity controller.
+        """
         scope = asyncio.timeout(total) if total is not None else None
         try:
             async with scope if scope is not None else _NO_DEADLINE:
@@ -496,19 +518,14 @@ class Requester:
             )
             raise error
 
-        try:  # attempt 1 here, as in _call_resolved
-            return await attempt()
-        except Exception as exc:
-            if policy is None or policy.max_attempts == 1 or not should_retry(exc):
-                raise
-            first_failure = exc
-        return await call_with_retry(
+        # Streams are exempt from Timeouts.total (long-lived by design).
+        return await self._run(
             attempt,
+            operation,
             policy=policy,
-            operation=operation.value,
             should_retry=should_retry,
-            on_retry=self._counting(on_retry),
-            first_failure=first_failure,
+            on_retry=on_retry,
+            total=None,
         )
 
     def __repr__(self) -> str:
