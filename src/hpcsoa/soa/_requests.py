@@ -105,7 +105,6 @@ def _generic_fault(action: str, output: str) -> SoaFault:
     return SoaFault(kind=kind, reason=output)
 
 
-Event = GenericResponse | SoapResponse
 Record = ResponseFields | SoapResponse | GenericResponse
 """A decoded response record: generic ``(action, output, user_data)``, SOAP, or the model."""
 

@@ -352,7 +352,8 @@ class PageReader:
 
     async def read(self, limit: int | None = None) -> list[Any]:
         """Decoded records (responses and faults) from the next chunk(s), opening pages as
-        needed: :data:`Event` s, or ``(action, output, user_data)`` tuples with ``fields``.
+        needed: ``GenericResponse`` / ``SoapResponse`` records, or ``(action, output,
+        user_data)`` tuples with ``fields``.
 
         Returns ``[]`` only once the stream has ended (``ended`` is then true).
         ``limit`` caps the ``count`` of a newly opened page.
