@@ -415,52 +415,11 @@ class Requester:
                 ) from None
             raise
 
-    def stream(
-        self,
-        operation: Operation,
-        *,
-        path_params: Mapping[str, str | int] | None = None,
-        query: Sequence[tuple[str, str]] = (),
-        body: bytes = b"",
-        accept: str | None = None,
-        expect: Collection[int] = (200,),
-        authority: str | None = None,
-        api_version: str | UseDefault | None = USE_DEFAULT,
-        retry: bool = True,
-        idempotent: bool | None = False,
-        read_timeout: float | UseDefault | None = USE_DEFAULT,
-        on_retry: Callable[[BaseException], None] | None = None,
-    ) -> StreamContext:
-        """Open a streamed response (Get Responses): ``async with requester.stream(...) as s``.
-
-        Opening is retried only where the request provably did no work (connect failures,
-        429/503) unless ``idempotent=True``: a Get Responses call with ``reset=false``
-        acknowledges the previous page, so blindly repeating it could lose responses.
-
-        The context gives a :class:`StreamingResponse` (``status``, ``headers``,
-        ``iter_chunks()``, ``read_chunk()``, ``aclose()``); leaving it closes the stream
-        (the connection is reused only if the body was read to its end).
-
-        Raises:
-            (when entered) the same errors as :meth:`call`.
+    def stream(self, operation: Operation, **kwargs: Any) -> StreamContext:
+        """:meth:`open_stream` as ``async with requester.stream(...) as s`` (leaving the block
+        closes the stream; ``s = await requester.stream(...)`` also works). Same arguments.
         """
-        return StreamContext(
-            self,
-            operation,
-            {
-                "path_params": path_params,
-                "query": query,
-                "body": body,
-                "accept": accept,
-                "expect": expect,
-                "authority": authority,
-                "api_version": api_version,
-                "retry": retry,
-                "idempotent": idempotent,
-                "read_timeout": read_timeout,
-                "on_retry": on_retry,
-            },
-        )
+        return StreamContext(lambda: self.open_stream(operation, **kwargs))
 
     async def open_stream(
         self,
@@ -478,8 +437,20 @@ class Requester:
         read_timeout: float | UseDefault | None = USE_DEFAULT,
         on_retry: Callable[[BaseException], None] | None = None,
     ) -> _AiohttpStream:
-        """:meth:`stream` without the context manager: the open stream, which the caller
-        must ``aclose()`` (the hot path of response pages)."""
+        """Open a streamed response (Get Responses); the caller must ``aclose()`` it (or use
+        :meth:`stream`, its context-manager form).
+
+        Opening is retried only where the request provably did no work (connect failures,
+        429/503) unless ``idempotent=True``: a Get Responses call with ``reset=false``
+        acknowledges the previous page, so blindly repeating it could lose responses.
+
+        Returns a :class:`StreamingResponse` (``status``, ``headers``, ``iter_chunks()``,
+        ``read_chunk()``, ``aclose()``); the connection is reused only if the body was read
+        to its end.
+
+        Raises:
+            the same errors as :meth:`call`.
+        """
         form = self._form if self._form is not None else await self.resolve_uri_form()
         request = self._build(
             operation,
@@ -539,16 +510,14 @@ class Requester:
 class StreamContext:
     """``async with requester.stream(...) as s`` (or ``s = await requester.stream(...)``)."""
 
-    __slots__ = ("_args", "_operation", "_requester", "_stream")
+    __slots__ = ("_opener", "_stream")
 
-    def __init__(self, requester: Requester, operation: Operation, args: dict[str, Any]) -> None:
-        self._requester = requester
-        self._operation = operation
-        self._args = args
+    def __init__(self, opener: Callable[[], Awaitable[_AiohttpStream]]) -> None:
+        self._opener = opener
         self._stream: _AiohttpStream | None = None
 
     async def _open(self) -> _AiohttpStream:
-        self._stream = await self._requester.open_stream(self._operation, **self._args)
+        self._stream = await self._opener()
         return self._stream
 
     def __await__(self) -> Generator[Any, None, _AiohttpStream]:
