@@ -385,28 +385,16 @@ class Requester:
         on_retry: Callable[[BaseException], None] | None,
         total: float | None,
     ) -> _T:
-        """Run ``attempt`` under the retry policy, all of it within ``total`` seconds.
-
-        Attempt 1 runs here rather than through ``call_with_retry`` (one coroutine less on
-        every call: batch traffic is thousands of small calls); only a failure that may be
-        retried goes on to the tenacity controller.
-        """
+        """Run ``attempt`` under the retry policy, all of it within ``total`` seconds."""
         scope = asyncio.timeout(total) if total is not None else None
         try:
             async with scope if scope is not None else _NO_DEADLINE:
-                try:
-                    return await attempt()
-                except Exception as exc:
-                    if policy is None or policy.max_attempts == 1 or not should_retry(exc):
-                        raise
-                    first_failure = exc
                 return await call_with_retry(
                     attempt,
                     policy=policy,
                     operation=operation.value,
                     should_retry=should_retry,
                     on_retry=self._counting(on_retry),
-                    first_failure=first_failure,
                 )
         except TimeoutError as exc:
             if scope is not None and scope.expired() and not isinstance(exc, TransportTimeout):

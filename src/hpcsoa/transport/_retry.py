@@ -120,32 +120,24 @@ async def call_with_retry(
     operation: str,
     should_retry: Callable[[BaseException], bool],
     on_retry: Callable[[BaseException], None] | None = None,
-    first_failure: Exception | None = None,
 ) -> T:
     """Run ``fn`` until it succeeds, a failure is not retryable, or the policy gives up.
-
-    ``first_failure``: the caller already made attempt 1 itself and it failed with this
-    error (which ``should_retry`` accepts); the schedule continues from there.
 
     Raises:
         RetryError: retries were exhausted (``__cause__`` is the last error).
         Exception: the first error that ``should_retry`` rejects, unchanged.
     """
-    if first_failure is None:
-        if policy is None or policy.max_attempts == 1:
-            return await fn()
-        # Fast path: most calls succeed at once, and building a tenacity controller costs
-        # more than a small request. Only a failure that may be retried enters tenacity,
-        # which then replays that first failure as its attempt 1 (same schedule, logs and
-        # terminal error).
-        try:
-            return await fn()
-        except Exception as exc:
-            if not should_retry(exc):
-                raise
-            first_failure = exc
-    assert policy is not None
-    first: list[BaseException] = [first_failure]
+    if policy is None or policy.max_attempts == 1:
+        return await fn()
+    # Fast path: most calls succeed at once, and building a tenacity controller costs more
+    # than a small request. Only a failure that may be retried enters tenacity, which then
+    # replays that first failure as its attempt 1 (same schedule, logs and terminal error).
+    try:
+        return await fn()
+    except Exception as exc:
+        if not should_retry(exc):
+            raise
+        first: list[BaseException] = [exc]
 
     async def attempt() -> T:
         if first:
